@@ -1,0 +1,133 @@
+"""Where a region's runtime state lives, and the outputs contract every provider writes.
+
+A region's state directory (default `/var/lib/hcops/<region>`, or `$HCOPS_STATE_DIR/<region>`)
+holds what provisioning produced and what must never enter the repo: generated SSH keys,
+secrets, the outputs file. Both providers (the lab and Pulumi) write `outputs.json` in the
+`RegionOutputs` form, so deploy, monitoring and DR read one shape whoever built the region.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from inventories.errors import HcopsError
+
+STATE_ROOT_DEFAULT = Path("/var/lib/hcops")
+CACHE_ROOT_DEFAULT = Path("/var/cache/hcops")
+
+
+def state_root() -> Path:
+    return Path(os.environ.get("HCOPS_STATE_DIR", STATE_ROOT_DEFAULT))
+
+
+def cache_root() -> Path:
+    """Expensive artefacts kept across runs (the lab base image); never required."""
+    return Path(os.environ.get("HCOPS_CACHE_DIR", CACHE_ROOT_DEFAULT))
+
+
+def region_state_dir(region: str, create: bool = False) -> Path:
+    path = state_root() / region
+    if create:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+class HostOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site: str
+    ssh_address: IPv4Address
+    addresses: dict[str, IPv4Address]
+    provider_id: str = Field(description="container name or cloud server id")
+
+
+class S3Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endpoint: str
+    region_name: str = "us-east-1"
+    credentials_file: Path = Field(description="ini file with aws_access_key_id/aws_secret_access_key")
+    buckets: dict[str, str] = Field(default_factory=dict, description="model bucket -> real bucket name")
+
+
+class RegionOutputs(BaseModel):
+    """What provisioning produced, in the one form the later engines read."""
+
+    model_config = ConfigDict(extra="forbid")
+    region: str
+    provider: Literal["lab", "openstack"]
+    ssh_user: str = "root"
+    ssh_private_key: Path | None = None
+    hosts: dict[str, HostOutput] = Field(default_factory=dict)
+    vips: dict[str, IPv4Address] = Field(default_factory=dict, description="service -> VIP")
+    s3: S3Output | None = None
+
+
+def outputs_path(region: str) -> Path:
+    return region_state_dir(region) / "outputs.json"
+
+
+def write_outputs(outputs: RegionOutputs) -> Path:
+    path = outputs_path(outputs.region)
+    region_state_dir(outputs.region, create=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(outputs.model_dump_json(indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_outputs(region: str) -> RegionOutputs:
+    path = outputs_path(region)
+    if not path.exists():
+        raise HcopsError(f"region {region!r} has not been provisioned: {path} does not exist",
+                         f"run `hcops infra up --region {region}` first")
+    try:
+        return RegionOutputs.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as exc:
+        raise HcopsError(f"{path} is not a valid outputs file: {exc}",
+                         f"rerun `hcops infra up --region {region}` to rewrite it") from None
+
+
+SecretKind = Literal["password", "psk", "token"]
+
+
+class SecretStore:
+    """Per-region generated secrets: files of mode 0600 in the state dir, never in the repo.
+
+    Generated on first use and stable afterwards, so a rerun of deploy or monitoring sync sends
+    the same passwords and PSKs.
+    """
+
+    def __init__(self, region: str) -> None:
+        self.dir = region_state_dir(region) / "secrets"
+
+    def _path(self, name: str) -> Path:
+        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"bad secret name {name!r}")
+        return self.dir / name
+
+    def get(self, name: str, kind: SecretKind = "password") -> str:
+        path = self._path(name)
+        if path.exists():
+            return path.read_text().strip()
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_hex(32) if kind == "psk" else secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+        return value
+
+    def set(self, name: str, value: str) -> None:
+        path = self._path(name)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()

@@ -1,0 +1,209 @@
+"""The validated region with its derived facts: computed here once, never typed in a file.
+
+Every engine (Pulumi, Ansible, Zabbix sync, DR, plans) reads a `Region`; none re-derives a
+server id or a listen address on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from inventories.schema import (
+    SLO,
+    BackupPolicy,
+    Canary,
+    Collector,
+    Host,
+    Link,
+    MySQL,
+    Network,
+    Nginx,
+    ObjectStorage,
+    Oracle,
+    RegionSpec,
+    Service,
+    Site,
+    Zabbix,
+)
+
+# The port(s) each kind of service listens on, used for security rules and monitoring.
+DB_KINDS = frozenset({"mysql", "oracle"})
+# Purpose of the network a service prefers to listen on, when the host has one.
+PREFERRED_PURPOSE = {
+    "mysql": "db", "oracle": "db", "nginx": "dmz", "canary": "app", "zabbix": "mgmt",
+    "collector": "dmz", "object_storage": "storage",
+}
+
+
+@dataclass(frozen=True)
+class HostRef:
+    """A host with the site it lives in (host names are unique region-wide)."""
+
+    name: str
+    site_name: str
+    site: Site
+    spec: Host
+
+    def network(self, net: str) -> Network:
+        return self.site.networks[net]
+
+    @property
+    def primary_address(self) -> IPv4Address:
+        """The address management traffic (ssh, agents) uses: mgmt network first."""
+        for purpose in ("mgmt", "app", "db", "dmz", "storage"):
+            for net, addr in self.spec.addresses.items():
+                if self.site.networks.get(net) and self.site.networks[net].purpose == purpose:
+                    return addr
+        return next(iter(self.spec.addresses.values()))
+
+
+def service_hosts(svc: Service) -> list[str]:
+    """Hosts a service runs on, in a stable order (primary first for MySQL)."""
+    if isinstance(svc, MySQL):
+        return [svc.primary, *svc.replicas]
+    if isinstance(svc, (Oracle, Nginx, Canary)):
+        return list(svc.hosts)
+    if isinstance(svc, Zabbix):
+        return [svc.server]
+    if isinstance(svc, Collector):
+        return [svc.host]
+    if isinstance(svc, ObjectStorage):
+        return [svc.host] if svc.host else []
+    raise TypeError(f"unknown service type {type(svc).__name__}")  # pragma: no cover
+
+
+def service_ports(svc: Service) -> list[int]:
+    if isinstance(svc, Nginx):
+        return sorted({lst.port for lst in svc.listeners})
+    if isinstance(svc, Zabbix):
+        return [svc.port, svc.frontend_port]
+    return [svc.port]
+
+
+class Region:
+    """A loaded, valid region: the spec plus everything derivable from it."""
+
+    def __init__(self, spec: RegionSpec, root: Path) -> None:
+        self.spec = spec
+        self.root = root
+
+    @property
+    def name(self) -> str:
+        return self.spec.region.name
+
+    @cached_property
+    def hosts(self) -> dict[str, HostRef]:
+        out: dict[str, HostRef] = {}
+        for site_name, site in self.spec.sites.items():
+            for host_name, host in site.hosts.items():
+                out.setdefault(host_name, HostRef(host_name, site_name, site, host))
+        return out
+
+    @property
+    def sites(self) -> dict[str, Site]:
+        return self.spec.sites
+
+    @property
+    def services(self) -> dict[str, Service]:
+        return self.spec.services
+
+    @property
+    def links(self) -> dict[str, Link]:
+        return self.spec.links
+
+    @property
+    def backup_policies(self) -> dict[str, BackupPolicy]:
+        return self.spec.backup_policies
+
+    @property
+    def slos(self) -> dict[str, SLO]:
+        return self.spec.slos
+
+    @cached_property
+    def counties(self) -> list[str]:
+        return sorted({s.county for s in self.spec.sites.values() if s.county})
+
+    def networks(self) -> dict[str, tuple[str, str, Network]]:
+        """`site.net` -> (site, net, Network) for every network in the region."""
+        return {
+            f"{site_name}.{net_name}": (site_name, net_name, net)
+            for site_name, site in self.spec.sites.items()
+            for net_name, net in site.networks.items()
+        }
+
+    def service_network(self, service: str, host: str) -> str:
+        """Name of the host's network the service listens on (derived, never typed)."""
+        svc = self.spec.services[service]
+        ref = self.hosts[host]
+        wanted = svc.network or PREFERRED_PURPOSE[svc.kind]
+        for net in ref.spec.addresses:
+            if ref.site.networks[net].purpose == wanted:
+                return net
+        if svc.network is None:
+            return next(iter(ref.spec.addresses))
+        raise KeyError(f"host {host} has no {wanted} network for service {service}")
+
+    def service_address(self, service: str, host: str) -> IPv4Address:
+        return self.hosts[host].spec.addresses[self.service_network(service, host)]
+
+    def service_hosts(self, service: str) -> list[str]:
+        return service_hosts(self.spec.services[service])
+
+    def service_ports(self, service: str) -> list[int]:
+        return service_ports(self.spec.services[service])
+
+    @cached_property
+    def mysql_server_ids(self) -> dict[str, int]:
+        """Server id per MySQL host: stable, unique region-wide, 1-based in model order."""
+        ids: dict[str, int] = {}
+        for svc in self.spec.services.values():
+            if isinstance(svc, MySQL):
+                for host in service_hosts(svc):
+                    ids.setdefault(host, len(ids) + 1)
+        return ids
+
+    def host_services(self, host: str) -> list[str]:
+        return [name for name, svc in self.spec.services.items() if host in service_hosts(svc)]
+
+    def host_roles(self, host: str) -> list[str]:
+        """Declared roles plus the service kinds the host runs, deduplicated, in order."""
+        roles = list(self.hosts[host].spec.roles)
+        for name in self.host_services(host):
+            kind = self.spec.services[name].kind
+            if kind not in roles:
+                roles.append(kind)
+        return roles
+
+    def bucket_service(self, bucket: str) -> str | None:
+        for name, svc in self.spec.services.items():
+            if isinstance(svc, ObjectStorage) and bucket in svc.buckets:
+                return name
+        return None
+
+    def gateway(self, network: Network) -> IPv4Address:
+        """The first usable address of a network is its gateway (bridge or router port)."""
+        return network.cidr.network_address + 1
+
+    def totals(self, site: str | None = None) -> dict[str, int]:
+        """vCPU, RAM and host counts, per site or for the region (sized hosts only)."""
+        vcpu = ram = count = 0
+        for ref in self.hosts.values():
+            if site and ref.site_name != site:
+                continue
+            count += 1
+            if ref.spec.size:
+                vcpu += ref.spec.size.vcpu
+                ram += ref.spec.size.ram_gb
+        return {"hosts": count, "vcpu": vcpu, "ram_gb": ram}
+
+    def allowed_downtime_minutes(self, slo: str) -> float:
+        spec = self.spec.slos[slo]
+        minutes = {"month": 30.4 * 24 * 60, "quarter": 91.25 * 24 * 60, "year": 365 * 24 * 60}
+        return round(minutes[spec.window] * (100 - spec.target) / 100, 2)
+
+
+def contains(network: IPv4Network, addr: IPv4Address) -> bool:
+    return addr in network and addr not in (network.network_address, network.broadcast_address)

@@ -1,0 +1,239 @@
+"""The region model's shape: what a region file may say, typed and checked field by field.
+
+Cross-references (a host named by a service, an address inside its network) are checked in
+`inventories.checks`, after this structural pass, so that both kinds of error are reported
+together.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+SiteKind = Literal["provincial_dc", "city_dc", "public_cloud", "county_hospital", "township_clinic"]
+Purpose = Literal["app", "db", "mgmt", "dmz", "storage"]
+Provider = Literal["lab", "openstack"]
+ServiceKind = Literal["mysql", "oracle", "nginx", "canary", "zabbix", "collector", "object_storage"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Role = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+_BACKUP_REQUIRED: tuple[ServiceKind, ...] = ("mysql", "oracle")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionSettings(_Strict):
+    """Region-wide facts: its name, what it demands of every service, how admins get in."""
+
+    name: Name
+    description: str = ""
+    kind: Literal["lab", "county", "city", "province"] = "city"
+    domain: str = "hcops.internal"
+    require_backup_for: list[ServiceKind] = Field(default_factory=lambda: list(_BACKUP_REQUIRED))
+    admin_sources: list[str] = Field(
+        default_factory=list,
+        description="network refs (site.network) or CIDRs from which SSH/admin ports are open",
+    )
+    admin_ports: list[Port] = Field(default_factory=lambda: [22])
+
+
+class Network(_Strict):
+    cidr: IPv4Network
+    purpose: Purpose
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
+
+
+class Size(_Strict):
+    vcpu: Annotated[int, Field(ge=1, le=512)]
+    ram_gb: Annotated[int, Field(ge=1, le=4096)]
+    disks_gb: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [20])
+
+
+class Host(_Strict):
+    roles: list[Role] = Field(default_factory=list)
+    size: Size | None = None
+    flavor: str | None = None
+    addresses: dict[Name, IPv4Address]
+    os: Literal["debian12", "ubuntu22", "oraclelinux8", "rhel8", "rhel9"] = "debian12"
+
+    @model_validator(mode="after")
+    def _size_or_flavor(self) -> Host:
+        if self.size is None and self.flavor is None:
+            raise ValueError("a host needs a `size` (vcpu, ram_gb, disks_gb) or a `flavor`")
+        if not self.addresses:
+            raise ValueError("a host needs at least one address")
+        return self
+
+
+class Site(_Strict):
+    kind: SiteKind
+    provider: Provider
+    county: Name | None = None
+    description: str = ""
+    networks: dict[Name, Network]
+    hosts: dict[Name, Host] = Field(default_factory=dict)
+
+
+class Link(_Strict):
+    kind: Literal["dedicated_line", "vpn"]
+    between: Annotated[list[Name], Field(min_length=2, max_length=2)]
+    bandwidth_mbit: Annotated[int, Field(ge=1)]
+    latency_ms: Annotated[float, Field(ge=0)] = 0.0
+    encryption: Literal["wireguard", "ipsec", "none"] = "wireguard"
+
+
+class _Service(_Strict):
+    network: Purpose | None = Field(
+        default=None, description="purpose of the network the service listens on; derived when omitted"
+    )
+
+
+class DatabaseSpec(_Strict):
+    user: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class MySQL(_Service):
+    kind: Literal["mysql"]
+    flavor: Literal["mariadb", "mysql"] = "mariadb"
+    primary: Name
+    replicas: list[Name] = Field(default_factory=list)
+    port: Port = 3306
+    semi_sync: bool = True
+    databases: dict[Name, DatabaseSpec] = Field(default_factory=dict)
+
+
+class Oracle(_Service):
+    kind: Literal["oracle"]
+    hosts: Annotated[list[Name], Field(min_length=1)]
+    port: Port = 1521
+    sid: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]{0,7}$")] = "ORCL"
+
+
+class Listener(_Strict):
+    port: Port
+    protocol: Literal["http", "https"] = "https"
+    pool: Name
+
+
+class Pool(_Strict):
+    service: Name
+    max_fails: Annotated[int, Field(ge=1)] = 3
+    fail_timeout_s: Annotated[int, Field(ge=1)] = 10
+
+
+class Nginx(_Service):
+    kind: Literal["nginx"]
+    hosts: Annotated[list[Name], Field(min_length=1)]
+    vip: IPv4Address | None = None
+    listeners: Annotated[list[Listener], Field(min_length=1)]
+    pools: dict[Name, Pool]
+    public: bool = True
+
+
+class Canary(_Service):
+    kind: Literal["canary"]
+    hosts: Annotated[list[Name], Field(min_length=1)]
+    port: Port = 8080
+    database: Name
+
+
+class Zabbix(_Service):
+    kind: Literal["zabbix"]
+    server: Name
+    port: Port = 10051
+    frontend_port: Port = 8081
+
+
+class Collector(_Service):
+    kind: Literal["collector"]
+    host: Name
+    peer: Name
+    link: Name
+    port: Port = 51820
+
+
+class Bucket(_Strict):
+    purpose: Literal["backup", "images", "app"] = "backup"
+    versioning: bool = True
+    object_lock: bool = False
+    capacity_tb: Annotated[float, Field(ge=0)] = 0.0
+    growth_tb_per_year: Annotated[float, Field(ge=0)] = 0.0
+
+
+class ObjectStorage(_Service):
+    kind: Literal["object_storage"]
+    site: Name
+    host: Name | None = Field(default=None, description="host serving the endpoint (lab only)")
+    port: Port = 9000
+    buckets: Annotated[dict[Name, Bucket], Field(min_length=1)]
+
+
+Service = Annotated[
+    MySQL | Oracle | Nginx | Canary | Zabbix | Collector | ObjectStorage,
+    Field(discriminator="kind"),
+]
+
+
+class Rule(_Strict):
+    """One allowed flow: a source may reach a service on some of its ports."""
+
+    source: str = Field(alias="from", description="`internet`, a site, `site.network` or a CIDR")
+    to: Name
+    ports: list[Port] | None = None
+    description: str = ""
+
+
+class LocalTarget(_Strict):
+    host: Name
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]*$")]
+
+
+class OffsiteTarget(_Strict):
+    bucket: Name
+
+
+class Retention(_Strict):
+    daily: Annotated[int, Field(ge=0)] = 7
+    weekly: Annotated[int, Field(ge=0)] = 4
+    monthly: Annotated[int, Field(ge=0)] = 12
+    yearly: Annotated[int, Field(ge=0)] = 0
+
+
+class Encryption(_Strict):
+    algorithm: Literal["aes-256-gcm", "chacha20-poly1305"] = "aes-256-gcm"
+
+
+class BackupPolicy(_Strict):
+    service: Name
+    schedule: str = Field(description="cron expression, five fields")
+    local_target: LocalTarget
+    offsite_target: OffsiteTarget | None = None
+    retention: Retention = Field(default_factory=Retention)
+    encryption: Encryption = Field(default_factory=Encryption)
+
+
+class SLO(_Strict):
+    service: Name
+    target: Annotated[float, Field(gt=0, lt=100)]
+    window: Literal["month", "quarter", "year"] = "month"
+
+
+class RegionSpec(_Strict):
+    """Everything a region's files say, merged from all of them."""
+
+    region: RegionSettings
+    sites: dict[Name, Site]
+    links: dict[Name, Link] = Field(default_factory=dict)
+    services: dict[Name, Service] = Field(default_factory=dict)
+    rules: dict[Name, Rule] = Field(default_factory=dict)
+    backup_policies: dict[Name, BackupPolicy] = Field(default_factory=dict)
+    slos: dict[Name, SLO] = Field(default_factory=dict)
+
+
+SECTIONS = tuple(RegionSpec.model_fields)
