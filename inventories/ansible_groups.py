@@ -1,0 +1,84 @@
+"""The region as Ansible sees it: groups and host variables, derived from the model only.
+
+Kept apart from the Ansible plugin class so it is typed, unit-tested and reusable (deploy reads
+the same groups to limit runs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from inventories.describe import summary
+from inventories.model import Region
+from inventories.schema import MySQL
+from infra.state import RegionOutputs
+
+
+def group_name(*parts: str) -> str:
+    """Ansible group names are identifiers: `site`, `local-dc` -> `site_local_dc`."""
+    return re.sub(r"[^a-z0-9_]", "_", "_".join(parts).lower())
+
+
+@dataclass
+class AnsibleInventory:
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    hostvars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    group_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, group: str, host: str) -> None:
+        members = self.groups.setdefault(group, [])
+        if host not in members:
+            members.append(host)
+
+
+def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInventory:
+    inv = AnsibleInventory()
+    for name, ref in region.hosts.items():
+        site = ref.site
+        inv.add(group_name("site", ref.site_name), name)
+        inv.add(group_name("provider", site.provider), name)
+        if site.county:
+            inv.add(group_name("county", site.county), name)
+        for role in region.host_roles(name):
+            inv.add(group_name("role", role), name)
+        for svc in region.host_services(name):
+            inv.add(group_name("service", svc), name)
+        out = outputs.hosts.get(name) if outputs else None
+        inv.hostvars[name] = {
+            "ansible_host": str(out.ssh_address if out else ref.primary_address),
+            "hcops_site": ref.site_name,
+            "hcops_site_kind": site.kind,
+            "hcops_county": site.county,
+            "hcops_addresses": {n: str(a) for n, a in ref.spec.addresses.items()},
+            "hcops_primary_address": str(ref.primary_address),
+            "hcops_roles": region.host_roles(name),
+            "hcops_services": region.host_services(name),
+            "hcops_os": ref.spec.os,
+        }
+        if name in region.mysql_server_ids:
+            inv.hostvars[name]["hcops_mysql_server_id"] = region.mysql_server_ids[name]
+    for svc_name, svc in region.services.items():
+        if isinstance(svc, MySQL):
+            inv.add("mysql_primary", svc.primary)
+            for rep in svc.replicas:
+                inv.add("mysql_replica", rep)
+            for host in region.service_hosts(svc_name):
+                inv.hostvars[host]["hcops_mysql_service"] = svc_name
+    # Parent groups so `--limit sites` or `-l roles` read naturally.
+    for prefix in ("site", "role", "service", "county", "provider"):
+        kids = sorted(g for g in inv.groups if g.startswith(prefix + "_"))
+        if kids:
+            inv.children[prefix + "s" if prefix != "county" else "counties"] = kids
+    all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_model": summary(region)}
+    if outputs:
+        all_vars["ansible_user"] = outputs.ssh_user
+        if outputs.ssh_private_key:
+            all_vars["ansible_ssh_private_key_file"] = str(outputs.ssh_private_key)
+        all_vars["hcops_vips"] = {k: str(v) for k, v in outputs.vips.items()}
+        if outputs.s3:
+            all_vars["hcops_s3"] = outputs.s3.model_dump(mode="json")
+    inv.group_vars["all"] = all_vars
+    return inv
