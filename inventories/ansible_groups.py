@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.state import RegionOutputs
 from inventories.describe import summary
 from inventories.model import Region
 from inventories.schema import MySQL
-from infra.state import RegionOutputs
 
 
 def group_name(*parts: str) -> str:
@@ -44,8 +44,8 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
             inv.add(group_name("county", site.county), name)
         for role in region.host_roles(name):
             inv.add(group_name("role", role), name)
-        for svc in region.host_services(name):
-            inv.add(group_name("service", svc), name)
+        for svc_name in region.host_services(name):
+            inv.add(group_name("service", svc_name), name)
         out = outputs.hosts.get(name) if outputs else None
         inv.hostvars[name] = {
             "ansible_host": str(out.ssh_address if out else ref.primary_address),

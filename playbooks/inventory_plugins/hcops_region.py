@@ -17,6 +17,11 @@ from typing import Any
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
+from infra.state import read_outputs
+from inventories.ansible_groups import build
+from inventories.errors import HcopsError, RegionInvalid
+from inventories.loader import load_region
+
 DOCUMENTATION = r"""
 name: hcops_region
 short_description: hcops region model as inventory
@@ -53,11 +58,6 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        from infra.state import read_outputs
-        from inventories.ansible_groups import build
-        from inventories.errors import HcopsError, RegionInvalid
-        from inventories.loader import load_region
-
         source = self.get_option("region") or os.path.dirname(os.path.abspath(path))
         try:
             region = load_region(source)
