@@ -13,7 +13,7 @@ from typing import Any
 from infra.state import RegionOutputs
 from inventories.describe import summary
 from inventories.model import Region
-from inventories.schema import MySQL
+from inventories.schema import Collector, MySQL
 
 
 def group_name(*parts: str) -> str:
@@ -67,6 +67,8 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
                 inv.add("mysql_replica", rep)
             for host in region.service_hosts(svc_name):
                 inv.hostvars[host]["hcops_mysql_service"] = svc_name
+        if isinstance(svc, Collector):  # the far end of a collector's tunnel runs the collector role too
+            inv.add("collector_peer", svc.peer)
     # Parent groups so `--limit sites` or `-l roles` read naturally.
     for prefix in ("site", "role", "service", "county", "provider"):
         kids = sorted(g for g in inv.groups if g.startswith(prefix + "_"))

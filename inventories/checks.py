@@ -194,6 +194,14 @@ def _collector(region: Region, name: str, svc: Collector) -> Iterator[Finding]:
         if sites != set(link.between):
             yield (("services", name, "link"), f"link {svc.link!r} does not join {' and '.join(sorted(sites))}",
                    "the collector's link must join the collector's site and its peer's site")
+    if svc.tunnel_cidr is not None:
+        if svc.tunnel_cidr.prefixlen > 30:
+            yield (("services", name, "tunnel_cidr"), f"{svc.tunnel_cidr} has no room for two tunnel addresses",
+                   "use a /30 or larger")
+        for net_ref, (_, _, net) in region.networks().items():
+            if net.cidr.overlaps(svc.tunnel_cidr):
+                yield (("services", name, "tunnel_cidr"), f"{svc.tunnel_cidr} overlaps network {net_ref}",
+                       "pick tunnel addresses outside every site network")
 
 
 def parse_source(region: Region, source: str) -> list[IPv4Network] | None:

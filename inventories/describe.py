@@ -35,7 +35,8 @@ def summary(region: Region) -> dict[str, Any]:
     for name, svc in region.services.items():
         entry: dict[str, Any] = {"kind": svc.kind, "ports": region.service_ports(name),
                                  "hosts": {h: str(region.service_address(name, h))
-                                           for h in region.service_hosts(name)}}
+                                           for h in region.service_hosts(name)},
+                                 "spec": svc.model_dump(mode="json", by_alias=True)}
         if isinstance(svc, ObjectStorage):
             entry["buckets"] = {b: spec.model_dump() for b, spec in svc.buckets.items()}
         services[name] = entry

@@ -156,6 +156,9 @@ class Collector(_Service):
     peer: Name
     link: Name
     port: Port = 51820
+    tunnel_cidr: IPv4Network | None = Field(
+        default=None, description="addresses inside the tunnel: the peer takes the first, the collector the second"
+    )
 
 
 class Bucket(_Strict):
