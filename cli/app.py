@@ -65,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
     except RegionInvalid as exc:
-        stderr.print(exc.render(), markup=False, highlight=False)
+        stderr.print(exc.render(), markup=False, highlight=False, soft_wrap=True)
         stderr.print(f"error: {exc.message}", style="bold red", markup=False)
         return Exit.ERROR
     except HcopsError as exc:
-        stderr.print(f"error: {exc.message}", style="bold red", markup=False, highlight=False)
+        stderr.print(f"error: {exc.message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
         if exc.hint:
-            stderr.print(f"  fix: {exc.hint}", markup=False, highlight=False)
+            stderr.print(f"  fix: {exc.hint}", markup=False, highlight=False, soft_wrap=True)
         return Exit.ERROR
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -35,7 +35,7 @@ def validate(
             failed = True
             results.append({"region": name, "valid": False, "errors": [e.as_dict() for e in exc.errors]})
             if not is_json(ctx):
-                stderr.print(exc.render(), markup=False, highlight=False)
+                stderr.print(exc.render(), markup=False, highlight=False, soft_wrap=True)
                 stderr.print(f"[red]✗[/] {name}: {len(exc.errors)} problem(s)")
             continue
         except HcopsError as exc:

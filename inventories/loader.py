@@ -9,6 +9,7 @@ inventory source, is not part of the model.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
@@ -18,7 +19,7 @@ from inventories.checks import check
 from inventories.errors import HcopsError, ModelError, Position, RegionInvalid
 from inventories.model import Region
 from inventories.schema import SECTIONS, RegionSpec, ServiceKind
-from inventories.source import PathKey, SourceMap, dotted, read_yaml
+from inventories.source import PathKey, SourceMap, dotted, read_yaml, read_yaml_fast
 
 INVENTORIES_DIR = Path(__file__).resolve().parent
 ANSIBLE_SOURCE = "inventory.yml"
@@ -40,9 +41,10 @@ def available_regions() -> list[str]:
 def region_dir(name_or_path: str) -> Path:
     """A region name (looked up under the inventories) or a path to a region directory."""
     candidate = Path(name_or_path)
-    if (candidate.is_dir() and "/" in name_or_path) or candidate.is_absolute():
+    if "/" in name_or_path or candidate.is_absolute():
         if not candidate.is_dir():
-            raise HcopsError(f"region directory {candidate} does not exist", "check the path")
+            raise HcopsError(f"region directory {candidate} does not exist",
+                             "check the path, or give a region name such as lab")
         return candidate
     for base in search_path():
         if (base / name_or_path).is_dir():
@@ -92,11 +94,15 @@ def _loc_path(loc: tuple[Any, ...], data: Any) -> PathKey:
     return tuple(out)
 
 
-def _merge(root: Path, files: list[Path], smap: SourceMap, errors: list[ModelError]) -> dict[str, Any]:
+Reader = Callable[[Path, SourceMap, list[ModelError]], Any]
+
+
+def _merge(root: Path, files: list[Path], smap: SourceMap, errors: list[ModelError],
+           reader: Reader = read_yaml) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for file in files:
         fmap = SourceMap()
-        data = read_yaml(file, fmap, errors)
+        data = reader(file, fmap, errors)
         if data is None:
             continue
         if not isinstance(data, dict):
@@ -138,13 +144,33 @@ def _merge(root: Path, files: list[Path], smap: SourceMap, errors: list[ModelErr
     return merged
 
 
+def _load_fast(root: Path, files: list[Path]) -> Region | None:
+    """The common case, a valid region, without tracking positions; None at the first doubt."""
+    errors: list[ModelError] = []
+    data = _merge(root, files, SourceMap(), errors, reader=read_yaml_fast)
+    if errors:
+        return None
+    try:
+        spec = RegionSpec.model_validate(data)
+    except ValidationError:
+        return None
+    region = Region(spec, root)
+    if root.name != spec.region.name or check(region):
+        return None
+    return region
+
+
 def load_region(name_or_path: str) -> Region:
     """Load and validate a region; raise RegionInvalid with every problem found."""
     root = region_dir(name_or_path)
     files = region_files(root)
-    errors: list[ModelError] = []
     if not files:
         raise HcopsError(f"no region files in {root}", "a region needs at least region.yml")
+    fast = _load_fast(root, files)
+    if fast is not None:
+        return fast
+    # Something is wrong: read again with positions so that every error names file and line.
+    errors: list[ModelError] = []
     smap = SourceMap()
     data = _merge(root, files, smap, errors)
     spec: RegionSpec | None = None

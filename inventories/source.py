@@ -93,6 +93,32 @@ def dotted(path: PathKey) -> str:
     return out
 
 
+class DuplicateKey(yaml.YAMLError):
+    """Raised by the fast loader; the positional reader then reports it properly."""
+
+
+class _FastLoader(_Loader):  # type: ignore[misc,valid-type]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [k.value for k, _ in node.value]
+        if len(keys) != len(set(keys)):
+            raise DuplicateKey("duplicate key")
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
+
+_FastLoader.add_constructor("tag:yaml.org,2002:map", _FastLoader.construct_mapping)
+
+
+def read_yaml_fast(file: Path, smap: SourceMap, errors: list[ModelError]) -> Any:
+    """Parse without positions (about twice as fast). Any problem is only flagged: the caller
+    then re-reads everything with `read_yaml` to report it with file, line and column."""
+    try:
+        return yaml.load(file.read_text(encoding="utf-8"), Loader=_FastLoader)  # noqa: S506 - a safe loader
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        errors.append(ModelError("", "re-read with positions", "", None))
+        return None
+
+
 def read_yaml(file: Path, smap: SourceMap, errors: list[ModelError]) -> Any:
     """Parse one file; syntax errors become ModelErrors (with line and column), not exceptions."""
     try:
