@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from inventories.model import DB_KINDS, PREFERRED_PURPOSE, Region, contains
-from inventories.schema import Canary, Collector, MySQL, Nginx, ObjectStorage
+from inventories.schema import Canary, Collector, MySQL, Nginx, ObjectStorage, Oracle, Zabbix
 from inventories.source import PathKey
 
 Finding = tuple[PathKey, str, str]
@@ -125,14 +125,14 @@ def _services(region: Region) -> Iterator[Finding]:
                            "put the replica on another host (another site for disaster recovery)")
             if len(set(svc.replicas)) != len(svc.replicas):
                 yield (base + ("replicas",), "a replica is listed twice", "list each replica once")
-        elif isinstance(svc, (Nginx, Canary)) or svc.kind == "oracle":
+        elif isinstance(svc, (Nginx, Canary, Oracle)):
             for i, host in enumerate(svc.hosts):
                 yield from _host_ref(region, base + ("hosts", i), host)
         elif isinstance(svc, Collector):
             yield from _host_ref(region, base + ("host",), svc.host)
             yield from _host_ref(region, base + ("peer",), svc.peer)
             yield from _collector(region, name, svc)
-        elif svc.kind == "zabbix":
+        elif isinstance(svc, Zabbix):
             yield from _host_ref(region, base + ("server",), svc.server)
         elif isinstance(svc, ObjectStorage):
             if svc.site not in region.sites:
