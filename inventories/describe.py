@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from inventories.checks import parse_source
 from inventories.model import Region
 from inventories.schema import ObjectStorage
 
@@ -36,7 +37,8 @@ def summary(region: Region) -> dict[str, Any]:
         entry: dict[str, Any] = {"kind": svc.kind, "ports": region.service_ports(name),
                                  "hosts": {h: str(region.service_address(name, h))
                                            for h in region.service_hosts(name)},
-                                 "spec": svc.model_dump(mode="json", by_alias=True)}
+                                 "spec": svc.model_dump(mode="json", by_alias=True),
+                                 "allowed_from": _allowed_from(region, name)}
         if isinstance(svc, ObjectStorage):
             entry["buckets"] = {b: spec.model_dump() for b, spec in svc.buckets.items()}
         services[name] = entry
@@ -55,6 +57,13 @@ def summary(region: Region) -> dict[str, Any]:
         "slos": {n: {**s.model_dump(), "allowed_downtime_minutes": region.allowed_downtime_minutes(n)}
                  for n, s in region.slos.items()},
     }
+
+
+def _allowed_from(region: Region, service: str) -> list[str]:
+    """CIDRs the rules let reach a service (firewalls and database grants read this)."""
+    nets = {str(net) for rule in region.spec.rules.values() if rule.to == service
+            for net in parse_source(region, rule.source) or []}
+    return sorted(nets)
 
 
 def _ident(name: str) -> str:
