@@ -1,0 +1,145 @@
+"""Operating a running lab: ssh into hosts, cut and restore links, power hosts off and on.
+
+These are the functions drills and tests call (the `hcops lab` commands are thin wrappers).
+Each takes the loaded region, so callers never rebuild names or addresses themselves.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+from infra.lab import hosts, network
+from infra.lab.layout import HostSpec, Layout
+from infra.lab.system import require_root, run, write_private
+from infra.state import read_outputs
+from inventories.errors import HcopsError
+from inventories.model import Region
+
+
+def ensure_ssh_key(layout: Layout) -> str:
+    """The lab's own ed25519 key (generated once per lab, kept in the state dir); returns the public key."""
+    key = layout.ssh_key
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"hcops-lab-{layout.name}", "-f", str(key)],
+            "generate the lab ssh key")
+    return Path(f"{key}.pub").read_text()
+
+
+def write_ssh_files(layout: Layout) -> None:
+    """known_hosts from the hosts' own keys, and an ssh config so `ssh -F <config> db1` just works."""
+    known, config = [], []
+    for h in layout.hosts.values():
+        pub = h.root / "etc/ssh/ssh_host_ed25519_key.pub"
+        if pub.exists():
+            known.append(f"{h.address},{h.name} ssh-ed25519 {hosts.host_public_key(h)}")
+        config.append(f"Host {h.name} {h.address}\n  HostName {h.address}\n  User root\n"
+                      f"  IdentityFile {layout.ssh_key}\n  IdentitiesOnly yes\n"
+                      f"  UserKnownHostsFile {layout.known_hosts}\n  StrictHostKeyChecking yes\n"
+                      f"  BatchMode yes\n  ConnectTimeout 5\n  LogLevel ERROR\n")
+    write_private(layout.known_hosts, "\n".join(known) + "\n", 0o644)
+    write_private(layout.ssh_config, "\n".join(config), 0o644)
+
+
+def ssh_args(layout: Layout, host: HostSpec, command: list[str] | str | None = None) -> list[str]:
+    args = ["ssh", "-F", str(layout.ssh_config), host.name]
+    if command:
+        args += ["--", command if isinstance(command, str) else shlex.join(command)]
+    return args
+
+
+def _provisioned(layout: Layout) -> None:
+    read_outputs(layout.name)  # raises "not provisioned" with the fix
+    if not layout.ssh_config.exists():
+        raise HcopsError(f"lab {layout.name} has no ssh config at {layout.ssh_config}",
+                         f"run `hcops infra up --region {layout.name}`")
+
+
+def ssh(region: Region, host: str, command: list[str] | str, timeout: float = 120,
+        check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run a command on a lab host over ssh, as Ansible and testinfra do."""
+    layout = Layout(region)
+    spec = layout.host(host)
+    _provisioned(layout)
+    try:
+        proc = subprocess.run(ssh_args(layout, spec, command), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise HcopsError(f"`{command}` on {host} did not finish within {timeout:.0f} s",
+                         f"check the host: `hcops lab ssh {host}`") from None
+    if check and proc.returncode != 0:
+        raise HcopsError(f"`{command}` on {host} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}",
+                         "see the output above")
+    return proc
+
+
+def wait_ready(layout: Layout, host: HostSpec, timeout: float = 90) -> str:
+    """Wait until ssh answers and boot has finished; returns `running`, or `degraded: <failed units>`."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            proc = subprocess.run(ssh_args(layout, host, "systemctl is-system-running --wait"),
+                                  capture_output=True, text=True, timeout=max(5.0, deadline - time.monotonic()),
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            break
+        last = (proc.stdout.strip() or proc.stderr.strip())
+        if last == "running":
+            return last
+        if last == "degraded":
+            failed = subprocess.run(ssh_args(layout, host, "systemctl --failed --plain --no-legend"),
+                                    capture_output=True, text=True, timeout=15, check=False).stdout
+            units = ", ".join(line.split()[0] for line in failed.splitlines() if line.strip())
+            return f"degraded: {units}"
+        time.sleep(0.3)
+    raise HcopsError(f"host {host.name} did not become ready within {timeout:.0f} s (last answer: {last!r})",
+                     f"see its console log {host.log}")
+
+
+def cut_link(region: Region, link: str) -> None:
+    """Cut a dedicated line: the router's legs go down; the two sites can no longer reach each other."""
+    require_root("cutting a lab link")
+    layout = Layout(region)
+    network.set_link_up(layout.link(link), up=False)
+
+
+def restore_link(region: Region, link: str) -> None:
+    require_root("restoring a lab link")
+    layout = Layout(region)
+    network.set_link_up(layout.link(link), up=True)
+
+
+def link_is_cut(region: Region, link: str) -> bool:
+    layout = Layout(region)
+    return network.link_state(layout.link(link)).cut
+
+
+def stop_host(region: Region, host: str, timeout: float = 60) -> None:
+    """Power a host off cleanly (systemctl poweroff inside); its disk is kept."""
+    require_root("stopping a lab host")
+    layout = Layout(region)
+    spec = layout.host(host)
+    _provisioned(layout)
+    hosts.stop(spec, timeout)
+
+
+def start_host(region: Region, host: str, timeout: float = 90) -> str:
+    """Boot a stopped host and wait until it answers ssh; returns its system state."""
+    require_root("starting a lab host")
+    layout = Layout(region)
+    spec = layout.host(host)
+    _provisioned(layout)
+    if hosts.leader(spec) is None:
+        if not hosts.is_mounted(spec.root):
+            raise HcopsError(f"host {host}'s disk is not mounted", f"run `hcops infra up --region {layout.name}`")
+        hosts.start(spec)
+    return wait_ready(layout, spec, timeout)
+
+
+def host_state(region: Region, host: str) -> str:
+    layout = Layout(region)
+    return hosts.observe(layout.host(host)).state
