@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.exceptions import Abort, TyperException
 
-from cli import infra, inventory
+from cli import infra, inventory, lab
 from cli.common import Exit, Options, OutputFormat, setup_logging, stderr
 from inventories.errors import HcopsError, RegionInvalid
 
@@ -30,6 +30,7 @@ app = typer.Typer(
 # One sub-app per noun; later nouns register here without touching the others.
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(infra.app, name="infra")
+app.add_typer(lab.app, name="lab")
 
 
 def _version() -> str:
