@@ -16,7 +16,7 @@ from cli.app import main
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.zabbix"]
 
 
 @dataclass

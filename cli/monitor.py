@@ -1,0 +1,239 @@
+"""`hcops monitor`: make Zabbix follow the region model; maintenance windows; SLA read-back.
+
+Exit codes: `plan` 0 no changes, 2 changes pending; `apply` 0 done (or nothing to do);
+every command 1 on an error (API unreachable, refused credentials, unsupported version,
+unknown host, the first API error during apply).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, stderr, stdout
+from inventories.errors import HcopsError
+from inventories.model import Region
+from monitoring import maintenance as maint
+from monitoring.client import ZabbixClient, resolve_connection
+from monitoring.diff import Change, Plan
+from monitoring.sla import report
+from monitoring.sync import apply_planned, plan_region
+
+app = typer.Typer(help="Zabbix sync from the region model, maintenance windows, SLAs and error budgets.",
+                  no_args_is_help=True)
+maintenance_app = typer.Typer(help="Maintenance windows (drills use them).", no_args_is_help=True)
+app.add_typer(maintenance_app, name="maintenance")
+
+URL_OPTION = typer.Option(None, "--url", help="Zabbix API URL (default: HCOPS_ZABBIX_URL, then the region's "
+                          "zabbix service: http://<server>:<frontend_port>/api_jsonrpc.php).")
+TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, "
+                            "HCOPS_ZABBIX_USER/PASSWORD, then the region's stored `zabbix-api-token`).")
+TIMEOUT_OPTION = typer.Option(None, "--timeout", min=0.1, help="Seconds to wait for each API answer (default 30).")
+RETRIES_OPTION = typer.Option(None, "--retries", min=0, help="Retries when the API is unreachable (default 4).")
+
+
+def _connect(reg: Region, url: str | None, token: str | None, timeout: float | None,
+             retries: int | None) -> ZabbixClient:
+    return ZabbixClient.connect(resolve_connection(reg, url, token, timeout, retries))
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_short(v) if isinstance(v, tuple) else str(v) for v in value) + "]"
+    return str(value)
+
+
+def _describe(change: Change) -> str:
+    """One line per changed field; for lists, what is added and removed."""
+    if change.action != "update":
+        return ""
+    lines = []
+    for name, (old, new) in change.fields.items():
+        if isinstance(old, tuple) and isinstance(new, tuple):
+            added = [_short(v) if isinstance(v, tuple) else str(v) for v in new if v not in old]
+            removed = [_short(v) if isinstance(v, tuple) else str(v) for v in old if v not in new]
+            parts = [f"+{a}" for a in added] + [f"-{r}" for r in removed]
+            lines.append(f"{name}: {' '.join(parts)}")
+        else:
+            lines.append(f"{name}: {_short(old)} → {_short(new)}")
+    return "\n".join(lines)
+
+
+def _show_plan(ctx: typer.Context, plan: Plan) -> None:
+    if is_json(ctx):
+        emit_json(plan.as_dict())
+        return
+    counts = plan.counts()
+    if plan.empty:
+        stdout.print(f"Zabbix matches region {plan.region} ({plan.unchanged} objects): no changes.")
+        return
+    table = Table(title=f"Zabbix plan for region {plan.region}", show_lines=False)
+    for col in ("", "kind", "object", "changes"):
+        table.add_column(col)
+    marks = {"create": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]"}
+    for change in plan.changes:
+        table.add_row(marks[change.action], change.kind, change.key, _describe(change))
+    stdout.print(table)
+    stdout.print(f"Plan: {counts['create']} to create, {counts['update']} to update, "
+                 f"{counts['delete']} to delete, {plan.unchanged} unchanged.")
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    *,
+    region: str | None = REGION_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    timeout: float | None = TIMEOUT_OPTION,
+    retries: int | None = RETRIES_OPTION,
+    rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Plan new PSKs for every host."),
+) -> None:
+    """Show what apply would change, field by field. Exit 0 no changes, 2 changes, 1 error."""
+    reg = region_from(ctx, region)
+    client = _connect(reg, url, token, timeout, retries)
+    planned = plan_region(client, reg, rotate_psk=rotate_psk)
+    _show_plan(ctx, planned.plan)
+    stderr.print(f"{client.total_calls} API calls")
+    raise typer.Exit(Exit.OK if planned.plan.empty else Exit.CHANGES)
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    *,
+    region: str | None = REGION_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    timeout: float | None = TIMEOUT_OPTION,
+    retries: int | None = RETRIES_OPTION,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
+    rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Generate, send and store a new PSK per host "
+                                    "(then redeploy the agents so they use it)."),
+) -> None:
+    """Bring Zabbix in line with the model: creates, updates, prunes hcops' own objects."""
+    reg = region_from(ctx, region)
+    client = _connect(reg, url, token, timeout, retries)
+    planned = plan_region(client, reg, rotate_psk=rotate_psk)
+    if planned.plan.empty:
+        _show_plan(ctx, planned.plan)
+        raise typer.Exit(Exit.OK)
+    if not is_json(ctx):
+        _show_plan(ctx, planned.plan)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise HcopsError("apply needs confirmation", "review the plan, then rerun with --yes")
+        if not typer.confirm("Apply these changes?"):
+            stderr.print("nothing applied")
+            raise typer.Exit(Exit.ERROR)
+    result = apply_planned(client, planned)
+    if is_json(ctx):
+        emit_json({**planned.plan.as_dict(), "applied": result.applied, "psk_sent": result.psk_sent,
+                   "api_calls": client.total_calls})
+    else:
+        stdout.print(f"Applied {result.applied} changes to region {reg.name} "
+                     f"({client.total_calls} API calls; PSK sent for {len(result.psk_sent)} hosts).")
+    raise typer.Exit(Exit.OK)
+
+
+def _host_list(hosts: str) -> list[str]:
+    return [h.strip() for h in hosts.split(",") if h.strip()]
+
+
+@maintenance_app.command("start")
+def maintenance_start(
+    ctx: typer.Context,
+    *,
+    region: str | None = REGION_OPTION,
+    hosts: str = typer.Option(..., "--hosts", help="Comma-separated host names from the model."),
+    reason: str = typer.Option(..., "--reason", help="Why (shown in Zabbix)."),
+    minutes: int = typer.Option(60, "--minutes", help="How long the window lasts."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Put hosts into maintenance (data is still collected) for N minutes from now."""
+    reg = region_from(ctx, region)
+    window = maint.start(_connect(reg, url, token, None, None), reg, _host_list(hosts), reason=reason,
+                        minutes=minutes)
+    if is_json(ctx):
+        emit_json(window.as_dict())
+    else:
+        data = window.as_dict()
+        stdout.print(f"maintenance {window.name} for {', '.join(window.hosts)} until {data['until']}: {reason}")
+
+
+@maintenance_app.command("stop")
+def maintenance_stop(
+    ctx: typer.Context,
+    *,
+    region: str | None = REGION_OPTION,
+    hosts: str = typer.Option(..., "--hosts", help="Comma-separated host names from the model."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """End hcops' maintenance windows for these hosts now."""
+    reg = region_from(ctx, region)
+    touched = maint.stop(_connect(reg, url, token, None, None), reg, _host_list(hosts))
+    if is_json(ctx):
+        emit_json({"ended": [w.as_dict() for w in touched]})
+    elif touched:
+        stdout.print(f"ended maintenance for {hosts} in: {', '.join(w.name for w in touched)}")
+    else:
+        stderr.print(f"no hcops maintenance window covers {hosts}; nothing to stop")
+
+
+@maintenance_app.command("list")
+def maintenance_list(
+    ctx: typer.Context,
+    *,
+    region: str | None = REGION_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Maintenance windows hcops opened in this region."""
+    reg = region_from(ctx, region)
+    windows = maint.active(_connect(reg, url, token, None, None), reg)
+    if is_json(ctx):
+        emit_json([w.as_dict() for w in windows])
+        return
+    table = Table(title=f"hcops maintenance windows in {reg.name}")
+    for col in ("name", "hosts", "from", "until", "reason"):
+        table.add_column(col)
+    for w in windows:
+        d = w.as_dict()
+        table.add_row(w.name, ", ".join(w.hosts), d["from"], d["until"], w.reason)
+    stdout.print(table)
+
+
+@app.command()
+def sla(
+    ctx: typer.Context,
+    *,
+    region: str | None = REGION_OPTION,
+    period: str = typer.Option("month", "--period", help="month or year"),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Per SLO: uptime, downtime, SLI and error budget left in the current month or year."""
+    if period not in ("month", "year"):
+        raise HcopsError(f"--period {period!r} is not known", "use --period month or --period year")
+    reg = region_from(ctx, region)
+    rows = report(_connect(reg, url, token, None, None), reg, "month" if period == "month" else "year")
+    if is_json(ctx):
+        emit_json([r.as_dict() for r in rows])
+        return
+    table = Table(title=f"SLAs of region {reg.name} (this {period})")
+    for col in ("slo", "service", "target %", "window", "uptime min", "downtime min", "SLI %",
+                "budget min", "budget left min", ""):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.slo, r.service, f"{r.target}", f"{r.period_from:%Y-%m-%d}..{r.period_to:%Y-%m-%d}",
+                      f"{r.uptime_min:.1f}", f"{r.downtime_min:.1f}", "n/a" if r.sli is None else f"{r.sli:.4f}",
+                      f"{r.budget_min:.1f}", f"{r.budget_left_min:.1f}",
+                      "[green]ok[/]" if r.within else "[red]breached[/]")
+    stdout.print(table)

@@ -1,0 +1,227 @@
+"""What Zabbix should hold for a region, computed from the model alone (no API call).
+
+- host groups: `hcops/<region>`, and `.../site/<site>`, `.../county/<county>`, `.../role/<role>`;
+- hosts: an agent interface at the host's primary (management) address, PSK encryption both
+  ways, templates by role, tags (`managed-by: hcops`, region, site, county, roles, host) and the
+  macros the role templates read;
+- web scenarios: one per listener of every public nginx service, at its VIP;
+- services: per SLO a tree platform -> tier -> host; a tier is the SLO's service and what it
+  depends on (nginx pools, the canary's database), a host leaf matches problems by the
+  `hcops-host` tag the host carries (Zabbix passes host tags on to problems);
+- SLAs: one per SLO, selecting the SLO's platform service by tag.
+
+PSKs are write-only in Zabbix (the API never returns them), so they are not fields here: the
+apply step reads them from the secret store when it creates a host or rotates keys.
+"""
+
+from __future__ import annotations
+
+from inventories.model import Region
+from inventories.schema import Canary, MySQL, Nginx, Oracle, Service
+from monitoring.objects import (
+    HOST_TAG,
+    KEY_TAG,
+    MANAGED_TAG,
+    REGION_TAG,
+    SLA_TAG,
+    Obj,
+    State,
+    Tags,
+    group_prefix,
+    sla_prefix,
+    tags,
+)
+
+BASE_TEMPLATE = "Linux by Zabbix agent"
+ROLE_TEMPLATES = {
+    "mysql": "MySQL by Zabbix agent 2",
+    "nginx": "Nginx by HTTP",
+    "oracle": "Oracle by Zabbix agent 2",
+}
+AGENT_PORT = "10050"
+TLS_PSK = "2"  # HOST_ENCRYPTION_PSK, for both tls_connect and tls_accept
+SLA_PERIOD = {"month": "2", "quarter": "3", "year": "4"}  # ZBX_SLA_PERIOD_*
+# Service status algorithms (ZBX_SERVICE_STATUS_CALC_*).
+ALG_ALL_CHILDREN = "1"  # a problem only when every child has one: a redundant pair
+ALG_ANY_CHILD = "2"  # the most critical child: any failure counts
+PROBLEM_TAG_EQUAL = "0"
+
+
+def region_group(region: Region) -> str:
+    return group_prefix(region.name)
+
+
+def host_groups(region: Region, host: str) -> tuple[str, ...]:
+    ref = region.hosts[host]
+    base = region_group(region)
+    names = {base, f"{base}/site/{ref.site_name}"}
+    if ref.site.county:
+        names.add(f"{base}/county/{ref.site.county}")
+    names.update(f"{base}/role/{role}" for role in region.host_roles(host))
+    return tuple(sorted(names))
+
+
+def host_templates(region: Region, host: str) -> tuple[str, ...]:
+    names = {BASE_TEMPLATE}
+    names.update(ROLE_TEMPLATES[r] for r in region.host_roles(host) if r in ROLE_TEMPLATES)
+    return tuple(sorted(names))
+
+
+def host_macros(region: Region, host: str) -> tuple[tuple[str, str], ...]:
+    """Macros the role templates need, with values from the model (never a secret)."""
+    macros: dict[str, str] = {}
+    for name in region.host_services(host):
+        svc = region.services[name]
+        if isinstance(svc, MySQL):
+            macros["{$MYSQL.DSN}"] = f"tcp://localhost:{svc.port}"
+        elif isinstance(svc, Nginx):
+            http = [lst.port for lst in svc.listeners if lst.protocol == "http"]
+            macros["{$NGINX.STUB_STATUS.HOST}"] = str(region.service_address(name, host))
+            macros["{$NGINX.STUB_STATUS.PORT}"] = str(http[0] if http else 80)
+        elif isinstance(svc, Oracle):
+            macros["{$ORACLE.CONNSTRING}"] = f"tcp://localhost:{svc.port}"
+            macros["{$ORACLE.SERVICE}"] = svc.sid
+    return tuple(sorted(macros.items()))
+
+
+def host_tags(region: Region, host: str) -> Tags:
+    ref = region.hosts[host]
+    pairs = [MANAGED_TAG, (REGION_TAG, region.name), ("site", ref.site_name), (HOST_TAG, host)]
+    if ref.site.county:
+        pairs.append(("county", ref.site.county))
+    pairs += [("role", role) for role in region.host_roles(host)]
+    pairs += [("service", svc) for svc in region.host_services(host)]
+    return tags(*pairs)
+
+
+def host_object(region: Region, host: str) -> Obj:
+    ref = region.hosts[host]
+    roles = ", ".join(region.host_roles(host)) or "none"
+    return Obj("host", host, {
+        "name": host,
+        "status": "0",
+        "description": f"Managed by hcops (region {region.name}, site {ref.site_name}); roles: {roles}",
+        "groups": host_groups(region, host),
+        "templates": host_templates(region, host),
+        "tags": host_tags(region, host),
+        "macros": host_macros(region, host),
+        "interface.ip": str(ref.primary_address),
+        "interface.port": AGENT_PORT,
+        "tls_connect": TLS_PSK,
+        "tls_accept": TLS_PSK,
+    })
+
+
+def web_scenarios(region: Region) -> list[Obj]:
+    """One check per public listener, on the first proxy host, aimed at the service's VIP."""
+    out: list[Obj] = []
+    for name, svc in region.services.items():
+        if not isinstance(svc, Nginx) or not svc.public:
+            continue
+        host = svc.hosts[0]
+        address = svc.vip or region.service_address(name, host)
+        for lst in sorted(svc.listeners, key=lambda item: item.port):
+            title = f"hcops {name} {lst.protocol}:{lst.port}"
+            out.append(Obj("httptest", f"{host}/{title}", {
+                "host": host,
+                "name": title,
+                "url": f"{lst.protocol}://{address}:{lst.port}/",
+                "status_codes": "200",
+                "delay": "1m",
+                "retries": "1",
+                "verify_peer": "0",
+                "follow_redirects": "1",
+                "tags": tags(MANAGED_TAG, (REGION_TAG, region.name), ("service", name)),
+            }))
+    return out
+
+
+def dependencies(svc: Service) -> list[str]:
+    """The services a service needs to work, as the model states them."""
+    if isinstance(svc, Nginx):
+        return [pool.service for pool in svc.pools.values()]
+    if isinstance(svc, Canary):
+        return [svc.database]
+    return []
+
+
+def tiers(region: Region, service: str) -> list[str]:
+    """The service and everything it depends on, breadth first, each once."""
+    order: list[str] = []
+    queue = [service]
+    while queue:
+        name = queue.pop(0)
+        if name in order or name not in region.services:
+            continue
+        order.append(name)
+        queue.extend(dependencies(region.services[name]))
+    return order
+
+
+def _service(region: Region, key: str, algorithm: str, parent: str, *, sortorder: int,
+             problem_host: str | None = None, sla_tag: str | None = None) -> Obj:
+    pairs = [MANAGED_TAG, (REGION_TAG, region.name), (KEY_TAG, key)]
+    if sla_tag:
+        pairs.append((SLA_TAG, sla_tag))
+    problem = ((HOST_TAG, PROBLEM_TAG_EQUAL, problem_host),) if problem_host else ()
+    return Obj("service", key, {
+        "name": key,
+        "algorithm": algorithm,
+        "sortorder": str(sortorder),
+        "tags": tags(*pairs),
+        "problem_tags": problem,
+        "parent": parent,
+    })
+
+
+def service_tree(region: Region, slo_name: str) -> list[Obj]:
+    """Platform, tiers, hosts for one SLO, parents before children."""
+    slo = region.slos[slo_name]
+    root = f"{region.name}/{slo_name}"
+    out = [_service(region, root, ALG_ANY_CHILD, "", sortorder=0, sla_tag=root)]
+    for t_index, tier in enumerate(tiers(region, slo.service)):
+        hosts = region.service_hosts(tier)
+        tier_key = f"{root}/{tier}"
+        algorithm = ALG_ALL_CHILDREN if len(hosts) > 1 else ALG_ANY_CHILD
+        out.append(_service(region, tier_key, algorithm, root, sortorder=t_index))
+        out += [_service(region, f"{tier_key}/{host}", ALG_ANY_CHILD, tier_key, sortorder=h_index,
+                         problem_host=host)
+                for h_index, host in enumerate(hosts)]
+    return out
+
+
+def sla_object(region: Region, slo_name: str) -> Obj:
+    slo = region.slos[slo_name]
+    budget = region.allowed_downtime_minutes(slo_name)
+    return Obj("sla", f"{sla_prefix(region.name)}{slo_name}", {
+        "name": f"{sla_prefix(region.name)}{slo_name}",
+        "slo": f"{slo.target:.4f}",
+        "period": SLA_PERIOD[slo.window],
+        "timezone": "UTC",
+        "status": "1",
+        "service_tags": ((SLA_TAG, PROBLEM_TAG_EQUAL, f"{region.name}/{slo_name}"),),
+        "description": (f"managed-by: hcops. SLO {slo_name} of region {region.name}: service {slo.service} "
+                        f"available {slo.target}% per {slo.window} ({budget} min of downtime allowed)"),
+    })
+
+
+def desired_state(region: Region) -> State:
+    state = State()
+    for host in region.hosts:
+        for group in host_groups(region, host):
+            if group not in state.objects["hostgroup"]:
+                state.add(Obj("hostgroup", group, {}))
+        state.add(host_object(region, host))
+    if not state.objects["hostgroup"]:
+        state.add(Obj("hostgroup", region_group(region), {}))
+    for obj in web_scenarios(region):
+        state.add(obj)
+    for slo_name in region.slos:
+        for obj in service_tree(region, slo_name):
+            state.add(obj)
+        state.add(sla_object(region, slo_name))
+    return state
+
+
+def templates_needed(state: State) -> list[str]:
+    return sorted({t for obj in state.objects["host"].values() for t in obj.fields["templates"]})

@@ -1,0 +1,30 @@
+"""Plan and apply in one place, for the CLI, the tests and the benchmark alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inventories.model import Region
+from monitoring.actual import Lookups, actual_state
+from monitoring.apply import ApplyResult, apply_plan
+from monitoring.client import ZabbixClient
+from monitoring.desired import desired_state, templates_needed
+from monitoring.diff import Plan, make_plan
+from monitoring.objects import State
+
+
+@dataclass
+class Planned:
+    plan: Plan
+    actual: State
+    lookups: Lookups
+
+
+def plan_region(client: ZabbixClient, region: Region, rotate_psk: bool = False) -> Planned:
+    desired = desired_state(region)
+    actual, lookups = actual_state(client, region.name, desired, templates_needed(desired))
+    return Planned(make_plan(region.name, desired, actual, lookups, rotate_psk=rotate_psk), actual, lookups)
+
+
+def apply_planned(client: ZabbixClient, planned: Planned) -> ApplyResult:
+    return apply_plan(client, planned.plan, planned.actual, planned.lookups)
