@@ -47,6 +47,9 @@ def summary(region: Region) -> dict[str, Any]:
         "kind": region.spec.region.kind,
         "description": region.spec.region.description,
         "counties": region.counties,
+        "admin": {"sources": sorted({str(n) for src in region.spec.region.admin_sources
+                                     for n in parse_source(region, src) or []}),
+                  "ports": region.spec.region.admin_ports},
         "totals": region.totals(),
         "sites": sites,
         "links": {n: link.model_dump() for n, link in region.links.items()},
