@@ -151,8 +151,9 @@ def build_config(region: str, values: dict[str, Any], *, offline: bool) -> Progr
             key = OFFLINE_PUBLIC_KEY
     if key is None:
         raise ValueError("no SSH public key: set hcops:sshPublicKey or HCOPS_SSH_PUBLIC_KEY_FILE")
-    encrypted = {sides["private"].volume_type, sides["public"].volume_type}
-    encrypted.update(str(v) for v in values.get("encryptedVolumeTypes") or ())
+    # Which volume types encrypt is the cloud's fact, stated apart from the types hosts use, so a
+    # side configured with a plain type is caught by the policy instead of trusted.
+    encrypted = {str(v) for v in values.get("encryptedVolumeTypes") or ("encrypted",)}
     return ProgramConfig(
         sides=sides,
         ssh_public_key=str(key),

@@ -50,7 +50,8 @@ class ResourceGraph:
         return self._by_urn.get(urn)
 
     def of_kind(self, kind: str) -> list[PlannedResource]:
-        return [r for r in self.resources if r.kind == kind]
+        """Custom resources of a kind (components share short names with them: LoadBalancer)."""
+        return [r for r in self.resources if r.kind == kind and r.custom]
 
     def by_id(self, kind: str) -> dict[str, PlannedResource]:
         return {r.id: r for r in self.of_kind(kind) if r.id}

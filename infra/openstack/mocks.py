@@ -57,6 +57,8 @@ class CloudMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         kind = args.typ.split(":")[-1]
         state = dict(args.inputs)
+        if args.custom is False:  # components have no cloud counterpart
+            return "", state
         rid = _mock_id(kind.lower(), args.name)
         if kind == "Port":
             state["allFixedIps"] = [ip["ipAddress"] for ip in state.get("fixedIps", []) if "ipAddress" in ip]
