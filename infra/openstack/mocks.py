@@ -52,9 +52,11 @@ class CloudMocks(pulumi_mocks.Mocks):
         self.limits = {**GENEROUS_LIMITS, **(limits or {})}
         self.flavors = flavors or {}
         self.calls: list[tuple[str, dict[str, Any], str]] = []
+        self.created: list[str] = []  # resource types, in registration order
         self._next_public = 1
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.created.append(args.typ)
         kind = args.typ.split(":")[-1]
         state = dict(args.inputs)
         if args.custom is False:  # components have no cloud counterpart

@@ -47,9 +47,12 @@ class CloudSide(pulumi.ComponentResource):
         self.side = side
         self.provider = openstack.Provider(f"{side}-cloud", **side_cfg.provider_args(),
                                            opts=pulumi.ResourceOptions(parent=self))
+        self._region, self._cfg = region, cfg
+
+    def build(self) -> None:
+        """Side-wide resources, created once every side's quota preflight has passed."""
+        region, cfg, side = self._region, self._cfg, self.side
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        if cfg.quota_preflight:
-            preflight(region, side, self.provider)
         self.keypair = openstack.compute.Keypair(
             f"{side}-keypair", name=f"{region.name}-{side}", public_key=cfg.ssh_public_key, opts=child)
         self.baseline = BaselineGroups(f"{side}-baseline", region, side, opts=child)
@@ -103,6 +106,11 @@ def build_region(region: Region, cfg: ProgramConfig) -> RegionProgram:
     prog = RegionProgram()
     for side in sides_used(region):
         prog.sides[side] = CloudSide(side, region, cfg)
+    if cfg.quota_preflight:  # all sides first: a shortfall on one side must leave the other untouched
+        for side, cloud in prog.sides.items():
+            preflight(region, side, cloud.provider)
+    for cloud in prog.sides.values():
+        cloud.build()
     for site_name, site in sites.items():
         prog.sites[site_name] = SiteStack(site_name, region, cfg, prog.sides[side_of(site)])
     prog.outputs = region_outputs(region, cfg, prog)
