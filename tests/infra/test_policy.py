@@ -107,7 +107,7 @@ def test_unencrypted_volumes_are_found() -> None:
 
 
 def test_buckets_need_versioning_lifecycle_and_encryption() -> None:
-    good = {"versioning": True, "lifecycle": {"noncurrentDays": 30}, "encryption": "AES256"}
+    good: dict[str, Any] = {"versioning": True, "lifecycle": {"noncurrentDays": 30}, "encryption": "AES256"}
     graph = ResourceGraph([
         res("s3-bucket", "ok", **good),
         res("s3-bucket", "unversioned", **{**good, "versioning": False}),

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from inventories.loader import load_region
-from inventories.model import Region
 from infra.openstack.mocks import CloudMocks, run_offline
 from infra.openstack.quota import QuotaExceeded
+from inventories.loader import load_region
+from inventories.model import Region
 from tests.infra.conftest import OPENSTACK_LAB, offline_config
 
 
