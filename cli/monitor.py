@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, stderr, stdout
@@ -227,13 +228,13 @@ def sla(
     if is_json(ctx):
         emit_json([r.as_dict() for r in rows])
         return
-    table = Table(title=f"SLAs of region {reg.name} (this {period})")
-    for col in ("slo", "service", "target %", "window", "uptime min", "downtime min", "SLI %",
-                "budget min", "budget left min", ""):
-        table.add_column(col)
+    since = min(r.period_from for r in rows)
+    table = Table(title=f"SLAs of region {reg.name}, this {period} since {since:%Y-%m-%d} (minutes)",
+                  box=box.SIMPLE)
+    for col in ("slo", "service", "target", "down", "SLI %", "left", "budget", "state"):
+        table.add_column(col, no_wrap=True)
     for r in rows:
-        table.add_row(r.slo, r.service, f"{r.target}", f"{r.period_from:%Y-%m-%d}..{r.period_to:%Y-%m-%d}",
-                      f"{r.uptime_min:.1f}", f"{r.downtime_min:.1f}", "n/a" if r.sli is None else f"{r.sli:.4f}",
-                      f"{r.budget_min:.1f}", f"{r.budget_left_min:.1f}",
+        table.add_row(r.slo, r.service, f"{r.target}%", f"{r.downtime_min:.1f}",
+                      "n/a" if r.sli is None else f"{r.sli:.3f}", f"{r.budget_left_min:.1f}", f"{r.budget_min:.1f}",
                       "[green]ok[/]" if r.within else "[red]breached[/]")
     stdout.print(table)
