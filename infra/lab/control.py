@@ -58,15 +58,19 @@ def _provisioned(layout: Layout) -> None:
                          f"run `hcops infra up --region {layout.name}`")
 
 
-def ssh(region: Region, host: str, command: list[str] | str, timeout: float = 120,
-        check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run a command on a lab host over ssh, as Ansible and testinfra do."""
+def ssh(region: Region, host: str, command: list[str] | str, *, timeout: float = 120,
+        check: bool = False, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command on a lab host over ssh, as Ansible and testinfra do.
+
+    Secrets go through `stdin`, never the command line (which the host's process list shows).
+    """
     layout = Layout(region)
     spec = layout.host(host)
     _provisioned(layout)
     try:
         proc = subprocess.run(ssh_args(layout, spec, command), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, input=stdin,
+                              stdin=None if stdin is not None else subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise HcopsError(f"`{command}` on {host} did not finish within {timeout:.0f} s",
                          f"check the host: `hcops lab ssh {host}`") from None

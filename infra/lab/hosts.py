@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.lab.layout import PROXY_PORT, HostSpec, Layout
-from infra.lab.system import run
+from infra.lab.system import alive, run
 from infra.state import cache_root
 from inventories.errors import HcopsError
 
@@ -186,9 +186,30 @@ def ensure_nspawn_runtime() -> None:
 
 
 def start(host: HostSpec) -> int:
-    """Boot the container detached; returns the nspawn PID."""
-    for pid in orphans(host):
+    """Boot the container detached; returns the nspawn PID.
+
+    A killed container's network namespace (and its veth) is freed asynchronously by the
+    kernel, so a start right after one can find the veth name still taken: retry briefly.
+    """
+    left = orphans(host)
+    for pid in left:
         kill_tree(pid)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in left) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for attempt in range(20):
+        try:
+            return _start_once(host)
+        except _VethBusy:
+            time.sleep(0.25 * (attempt + 1) if attempt < 4 else 1.0)
+    return _start_once(host)
+
+
+class _VethBusy(Exception):
+    pass
+
+
+def _start_once(host: HostSpec) -> int:
     ensure_nspawn_runtime()
     archives = apt_archives()
     (archives / "partial").mkdir(parents=True, exist_ok=True)
@@ -206,6 +227,8 @@ def start(host: HostSpec) -> int:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail_text = host.log.read_text(errors="replace").strip().splitlines()[-12:]
+            if tail_text and "Failed to add new veth" in tail_text[-1] and "File exists" in tail_text[-1]:
+                raise _VethBusy()
             raise HcopsError(f"container {host.machine} exited at start (exit {proc.returncode}):\n"
                              + "\n".join(tail_text),
                              f"see {host.log}; a name or address in use? run `hcops infra down` then `up`")

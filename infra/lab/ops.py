@@ -180,6 +180,8 @@ def _plan_hosts(layout: Layout, plan: Plan) -> None:
             plan.add("host", name, "start", f"{where}: stopped")
         elif st.state == "orphaned":
             plan.add("host", name, "repair", f"{where}: nspawn gone, init left behind")
+        elif plan.needs("bridge", spec.bridge.key):
+            plan.add("host", name, "repair", f"{where}: restart to rejoin the recreated bridge")
         else:
             plan.add("host", name, "ok", f"{where}: {st.state}")
 
@@ -219,6 +221,15 @@ def preview(region: Region, opts: InfraOptions) -> int:
             stderr.print(f"note: {note}")
         stdout.print(f"{len(plan.changes)} change(s) planned" if plan.changes else "nothing to do")
     return 2 if plan.changes else 0
+
+
+def ensure_up(region: Region) -> list[str]:
+    """Converge the lab quietly (for fixtures and drills); returns what was done."""
+    _preflight("bringing a lab up")
+    layout = Layout(region)
+    with _lock(layout):
+        plan = make_plan(layout)
+        return _apply(layout, plan) if plan.changes else []
 
 
 def up(region: Region, opts: InfraOptions) -> int:
@@ -290,7 +301,8 @@ def _apply(layout: Layout, plan: Plan) -> list[str]:
         changed = hosts.configure(layout, spec, pub)
         journal["hosts"][name] = {"image": digest, "machine": spec.machine}
         state = hosts.observe(spec).state
-        if state in ("stopped", "orphaned") or (changed and plan.needs("host", name)):
+        rewired = plan.needs("bridge", spec.bridge.key)  # a recreated bridge lost the host's veth
+        if state in ("stopped", "orphaned") or rewired or (changed and plan.needs("host", name)):
             if state not in ("stopped", "orphaned"):
                 hosts.stop(spec, 30)
             hosts.start(spec)
@@ -371,6 +383,9 @@ def teardown(layout: Layout) -> list[str]:
             f.unlink()
             removed.append(f"state {f}")
     _release_nspawn_runtime()
+    leftover = [p for p in layout.state.iterdir() if p.name != ".lock"] if layout.state.exists() else []
+    if layout.state.exists() and not leftover:  # nothing of anyone's left (secrets/ would be kept)
+        shutil.rmtree(layout.state)
     return removed
 
 

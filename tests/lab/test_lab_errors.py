@@ -1,0 +1,59 @@
+"""Bad input to the lab commands: clear message, exit 1, no traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+from tests.fixtures.lab import Lab, make_scratch_region
+
+
+def _clean_error(res: CliResult, *needles: str) -> None:
+    assert res.code == 1
+    assert "Traceback" not in res.stderr + res.stdout
+    for n in needles:
+        assert n in res.stderr, res.stderr
+
+
+@pytest.mark.lab
+def test_unknown_host_and_link(lab: Lab, hcops: Callable[..., CliResult]) -> None:
+    _clean_error(hcops("lab", "ssh", "db9", "--", "true"), "unknown host 'db9'", "db1")
+    _clean_error(hcops("lab", "stop-host", "db9"), "unknown host 'db9'")
+    _clean_error(hcops("lab", "cut-link", "fibre-9"), "unknown link 'fibre-9'", "dedicated-line")
+
+
+def test_not_provisioned_region(tmp_path: Path, hcops: Callable[..., CliResult],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HCOPS_STATE_DIR", str(tmp_path / "state"))
+    region = make_scratch_region(tmp_path, "never-built", (201, 202))
+    _clean_error(hcops("lab", "ssh", "db1", "--region", str(region), "--", "true"), "has not been provisioned",
+                 "hcops infra up")
+    _clean_error(hcops("infra", "outputs", "--region", str(region)), "has not been provisioned")
+    res = hcops("--output", "json", "infra", "status", "--region", str(region))
+    assert res.code == 0 and '"state": "absent"' in res.stdout
+
+
+def test_destroy_needs_yes_without_a_terminal(tmp_path: Path, hcops: Callable[..., CliResult],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HCOPS_STATE_DIR", str(tmp_path / "state"))
+    region = make_scratch_region(tmp_path, "never-built", (201, 202))
+    _clean_error(hcops("infra", "down", "--region", str(region)), "needs confirmation", "--yes")
+
+
+def test_address_in_use_is_refused(tmp_path: Path, hcops: Callable[..., CliResult],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lab whose network overlaps addresses already on this machine (here: the shared lab's) is refused."""
+    monkeypatch.setenv("HCOPS_STATE_DIR", str(tmp_path / "state"))
+    import subprocess
+
+    region = make_scratch_region(tmp_path, "clash", (211, 212))
+    subprocess.run(["ip", "link", "add", "hcopstest0", "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.231.211.254/24", "dev", "hcopstest0"], check=True)
+        _clean_error(hcops("infra", "up", "--region", str(region)), "10.231.211.254", "already in use on hcopstest0")
+    finally:
+        subprocess.run(["ip", "link", "del", "hcopstest0"], capture_output=True, check=False)
+        hcops("infra", "down", "--region", str(region), "--yes")
