@@ -16,7 +16,7 @@ from cli.app import main
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = ["tests.fixtures.zabbix"]
+pytest_plugins: list[str] = ["tests.fixtures.zabbix", "tests.fixtures.lab"]
 
 
 @dataclass
