@@ -119,7 +119,7 @@ def as_json(plan: OfflinePlan, region: Region, findings: list[Finding]) -> dict[
 
 
 def render(console: Console, plan: OfflinePlan, region: Region, findings: list[Finding]) -> None:
-    console.print(f"[bold yellow]{NOTICE}[/]")
+    console.print(f"[bold yellow]{NOTICE}[/]", soft_wrap=True)
     graph = plan.graph
     tree = Tree(f"[bold]region {region.name}[/]: {len(graph.custom_resources())} resources to create")
     for place, items in by_placement(graph).items():
