@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.exceptions import Abort, TyperException
 
-from cli import infra, inventory, lab, monitor
+from cli import deploy, infra, inventory, lab, monitor
 from cli.common import Exit, Options, OutputFormat, setup_logging, stderr
 from inventories.errors import HcopsError, RegionInvalid
 
@@ -32,6 +32,7 @@ app.add_typer(inventory.app, name="inventory")
 app.add_typer(infra.app, name="infra")
 app.add_typer(lab.app, name="lab")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(deploy.app, name="deploy")
 
 
 def _version() -> str:
