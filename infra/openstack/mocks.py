@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -135,6 +136,9 @@ def run_offline(region: Region, cfg: ProgramConfig, mocks: CloudMocks | None = N
     """Run the region program under the mock runtime and return what it declared."""
     mocks = mocks or CloudMocks()
     with _RUN_LOCK:
+        # Leftovers of an earlier run in this process would be awaited again (and slow it down).
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
         monitor = RecordingMonitor(mocks)
         pulumi_mocks.set_mocks(mocks, project="hcops", stack=region.name, preview=False, monitor=monitor)
         plan = OfflinePlan(region.name, monitor.graph, calls=mocks.calls)
