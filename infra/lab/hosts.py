@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -209,16 +210,46 @@ class _VethBusy(Exception):
     pass
 
 
+def nspawn_args(host: HostSpec) -> list[str]:
+    """The container's command line; a running host started with other arguments is restarted by `up`."""
+    return ["systemd-nspawn", "-D", str(host.root), "-b", "--register=no", "--keep-unit",
+            f"--machine={host.machine}", f"--network-bridge={host.bridge.name}",
+            "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only",
+            "--bind=/dev/net/tun",
+            # Shared .deb cache below, the host's own downloads above: apt's lock stays per host
+            # (a shared bind made parallel installs fail on /var/cache/apt/archives/lock).
+            f"--overlay={apt_archives()}:{host.archives}:/var/cache/apt/archives",
+            f"--setenv={MARK}={host.machine}"]
+
+
+def args_current(host: HostSpec) -> bool:
+    pid = nspawn_pid(host)
+    return pid is None or _cmdline(pid)[: len(nspawn_args(host))] == nspawn_args(host)
+
+
+def harvest_debs(host: HostSpec) -> int:
+    """Copy packages the host downloaded into the shared cache, for the next lab; returns the count."""
+    shared = apt_archives()
+    count = 0
+    if not host.archives.is_dir():
+        return 0
+    for deb in host.archives.glob("*.deb"):
+        target = shared / deb.name
+        if not target.exists():
+            tmp = shared / f".{deb.name}.tmp"
+            shutil.copyfile(deb, tmp)
+            tmp.replace(target)
+            count += 1
+    return count
+
+
 def _start_once(host: HostSpec) -> int:
     ensure_nspawn_runtime()
     archives = apt_archives()
     (archives / "partial").mkdir(parents=True, exist_ok=True)
     os.chown(archives / "partial", 42, 0)  # _apt in the Debian base image downloads into partial/
-    args = ["systemd-nspawn", "-D", str(host.root), "-b", "--register=no", "--keep-unit",
-            f"--machine={host.machine}", f"--network-bridge={host.bridge.name}",
-            "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only",
-            "--bind=/dev/net/tun", f"--bind={archives}:/var/cache/apt/archives",
-            f"--setenv={MARK}={host.machine}"]
+    host.archives.mkdir(parents=True, exist_ok=True)
+    args = nspawn_args(host)
     with open(host.log, "ab") as log:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)

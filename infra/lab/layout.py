@@ -95,6 +95,11 @@ class HostSpec:
         return self.dir / "root"
 
     @property
+    def archives(self) -> Path:
+        """The host's own apt downloads (upper layer over the shared .deb cache)."""
+        return self.dir / "apt-archives"
+
+    @property
     def pidfile(self) -> Path:
         return self.dir / "nspawn.pid"
 

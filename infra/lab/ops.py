@@ -182,6 +182,8 @@ def _plan_hosts(layout: Layout, plan: Plan) -> None:
             plan.add("host", name, "repair", f"{where}: nspawn gone, init left behind")
         elif plan.needs("bridge", spec.bridge.key):
             plan.add("host", name, "repair", f"{where}: restart to rejoin the recreated bridge")
+        elif not hosts.args_current(spec):
+            plan.add("host", name, "repair", f"{where}: restart with the current container settings")
         else:
             plan.add("host", name, "ok", f"{where}: {st.state}")
 
@@ -301,7 +303,8 @@ def _apply(layout: Layout, plan: Plan) -> list[str]:
         changed = hosts.configure(layout, spec, pub)
         journal["hosts"][name] = {"image": digest, "machine": spec.machine}
         state = hosts.observe(spec).state
-        rewired = plan.needs("bridge", spec.bridge.key)  # a recreated bridge lost the host's veth
+        # a recreated bridge lost the host's veth; changed container settings need a restart
+        rewired = plan.needs("bridge", spec.bridge.key) or not hosts.args_current(spec)
         if state in ("stopped", "orphaned") or rewired or (changed and plan.needs("host", name)):
             if state not in ("stopped", "orphaned"):
                 hosts.stop(spec, 30)
@@ -363,6 +366,9 @@ def teardown(layout: Layout) -> list[str]:
         was_running = list(pool.map(lambda h: hosts.nspawn_pid(h) is not None or bool(hosts.orphans(h)), specs))
         list(pool.map(lambda h: hosts.stop(h, 20), specs))
     removed += [f"container {h.machine}" for h, r in zip(specs, was_running, strict=True) if r]
+    kept = sum(hosts.harvest_debs(h) for h in specs)
+    if kept:
+        stderr.print(f"kept {kept} downloaded package(s) in {hosts.apt_archives()} for the next lab")
     for h in specs:
         if hosts.unmount_root(h):
             removed.append(f"mount {h.root}")
