@@ -57,3 +57,38 @@ def test_address_in_use_is_refused(tmp_path: Path, hcops: Callable[..., CliResul
     finally:
         subprocess.run(["ip", "link", "del", "hcopstest0"], capture_output=True, check=False)
         hcops("infra", "down", "--region", str(region), "--yes")
+
+
+def test_not_root_is_refused(hcops: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    _clean_error(hcops("infra", "up", "--region", "lab"), "needs root", "run it as root")
+    _clean_error(hcops("lab", "cut-link", "dedicated-line"), "needs root")
+
+
+def test_missing_tool_names_its_package(hcops: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    real_which = shutil.which
+    monkeypatch.setattr("shutil.which", lambda name, *a, **k: None if name == "tinyproxy" else real_which(name))
+    _clean_error(hcops("infra", "up", "--region", "lab"), "missing tools for the lab: tinyproxy",
+                 "apt-get install tinyproxy")
+
+
+def test_failed_image_build_names_the_step_and_shows_its_output(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mirror nobody answers (a closed loopback port) fails debootstrap; the error says where and why."""
+    import os
+
+    from infra.lab import image
+    from inventories.errors import HcopsError
+
+    if os.geteuid() != 0:
+        pytest.skip("building an image needs root")
+    monkeypatch.setenv("HCOPS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(image, "mirror", lambda: "http://127.0.0.1:9/debian")
+    with pytest.raises(HcopsError) as err:
+        image.ensure()
+    assert "step 'debootstrap'" in err.value.message
+    assert "127.0.0.1" in err.value.message  # the tail of debootstrap's own output
+    assert "full log:" in err.value.hint
+    assert not image.is_built()
