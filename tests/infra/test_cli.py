@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
 from infra.openstack.automation import find_cli
+from infra.openstack.mocks import OfflinePlan
+from infra.state import RegionOutputs, read_outputs, write_outputs
 from tests.conftest import CliResult
 from tests.infra.conftest import OPENSTACK_LAB
 
@@ -95,3 +98,20 @@ def test_preview_against_a_local_backend(hcops: Hcops, lab_os_dir: Path, tmp_pat
     # The stack exists in the local backend whether or not cloud credentials were available.
     assert list(backend.rglob("lab.json*")), result.stderr
     assert result.code in (0, 1, 2)
+
+
+def test_outputs_and_status_read_what_up_writes(hcops: Hcops, city_plan: OfflinePlan) -> None:
+    """`up` writes the program's `hcops` output as outputs.json; later commands read it back."""
+    path = write_outputs(RegionOutputs.model_validate(city_plan.outputs))
+    try:
+        shown = hcops("--output", "json", "infra", "outputs", "--region", "example-city")
+        assert shown.code == 0, shown.stderr
+        data = json.loads(shown.stdout)
+        assert data["provider"] == "openstack" and data["vips"] == {"front": "10.50.0.100"}
+        assert data["hosts"]["db1"]["addresses"] == {"mgmt": "10.50.3.30", "db": "10.50.2.30"}
+        assert read_outputs("example-city").hosts["ruijin-fe1"].ssh_address == IPv4Address("10.100.18.10")
+        status = hcops("infra", "status", "--region", "example-city")
+        assert status.code == 0, status.stderr
+        assert "ruijin-fe1" in status.stdout and "10.50.3.30" in status.stdout
+    finally:
+        path.unlink()
