@@ -41,37 +41,45 @@ def _tag_pairs(items: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tags(*((t["tag"], t.get("value", "")) for t in items))
 
 
-def _hosts(client: ZabbixClient, region: str, state: State) -> dict[str, str]:
-    rows = client.call("host.get", {
-        "output": ["hostid", "host", "name", "status", "description", "tls_connect", "tls_accept"],
-        "tags": managed_tags(region), "evaltype": 0,
-        "selectInterfaces": ["interfaceid", "type", "main", "ip", "port"],
-        "selectGroups": ["name"],
-        "selectParentTemplates": ["host"],
-        "selectTags": ["tag", "value"],
-        "selectMacros": ["hostmacroid", "macro", "value"],
+HOST_QUERY: dict[str, Any] = {
+    "output": ["hostid", "host", "name", "status", "description", "tls_connect", "tls_accept"],
+    "selectInterfaces": ["interfaceid", "type", "main", "ip", "port"],
+    "selectGroups": ["name"],
+    "selectParentTemplates": ["host"],
+    "selectTags": ["tag", "value"],
+    "selectMacros": ["hostmacroid", "macro", "value"],
+}
+"""What hcops reads of a host: everything it compares, in one request for all hosts."""
+
+
+def host_from_row(row: dict[str, Any]) -> Obj:
+    """A `host.get` row (with HOST_QUERY's selects) in the form the diff compares."""
+    agent = [i for i in row["interfaces"] if i["type"] == "1"]
+    main = next((i for i in agent if i["main"] == "1"), agent[0] if agent else None)
+    return Obj("host", row["host"], {
+        "name": row["name"],
+        "status": row["status"],
+        "description": row["description"],
+        "groups": tuple(sorted(g["name"] for g in row["groups"])),
+        "templates": tuple(sorted(t["host"] for t in row["parentTemplates"])),
+        "tags": _tag_pairs(row["tags"]),
+        "macros": tuple(sorted((m["macro"], m.get("value", "")) for m in row["macros"])),
+        "interface.ip": main["ip"] if main else "",
+        "interface.port": main["port"] if main else "",
+        "tls_connect": row["tls_connect"],
+        "tls_accept": row["tls_accept"],
+    }, id=row["hostid"], extra={
+        "interfaceid": main["interfaceid"] if main else None,
+        "template_names": {t["host"]: t["templateid"] for t in row["parentTemplates"]},
     })
+
+
+def _hosts(client: ZabbixClient, region: str, state: State) -> dict[str, str]:
+    rows = client.call("host.get", {**HOST_QUERY, "tags": managed_tags(region), "evaltype": 0})
     ids: dict[str, str] = {}
     for row in rows:
-        agent = [i for i in row["interfaces"] if i["type"] == "1"]
-        main = next((i for i in agent if i["main"] == "1"), agent[0] if agent else None)
         ids[row["hostid"]] = row["host"]
-        state.add(Obj("host", row["host"], {
-            "name": row["name"],
-            "status": row["status"],
-            "description": row["description"],
-            "groups": tuple(sorted(g["name"] for g in row["groups"])),
-            "templates": tuple(sorted(t["host"] for t in row["parentTemplates"])),
-            "tags": _tag_pairs(row["tags"]),
-            "macros": tuple(sorted((m["macro"], m.get("value", "")) for m in row["macros"])),
-            "interface.ip": main["ip"] if main else "",
-            "interface.port": main["port"] if main else "",
-            "tls_connect": row["tls_connect"],
-            "tls_accept": row["tls_accept"],
-        }, id=row["hostid"], extra={
-            "interfaceid": main["interfaceid"] if main else None,
-            "template_names": {t["host"]: t["templateid"] for t in row["parentTemplates"]},
-        }))
+        state.add(host_from_row(row))
     return ids
 
 
