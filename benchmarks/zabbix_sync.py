@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -47,8 +48,10 @@ def generate_region(root: Path, hosts: int) -> Path:
     for index, county in enumerate(COUNTIES):
         third = 4 * (index + 1)  # a /22 per county: 10.231.4.0/22, 10.231.8.0/22, ...
         lines += [f"  {county}-dc:", "    kind: county_hospital", f"    county: {county}", "    provider: openstack",
-                  "    networks:", f"      lan: {{cidr: 10.231.{third}.0/22, purpose: app}}", "    hosts:"]
-        for n in range(min(per_site, hosts - 6 - made)):
+                  "    networks:", f"      lan: {{cidr: 10.231.{third}.0/22, purpose: app}}"]
+        count = max(min(per_site, hosts - 6 - made), 0)
+        lines.append("    hosts:" if count else "    hosts: {}")
+        for n in range(count):
             role = "mysql" if n % 10 == 0 else ("nginx" if n % 25 == 1 else "app")
             addr = f"10.231.{third + (n + 10) // 256}.{(n + 10) % 256}"
             lines += [f"      {county}-{role}-{n:04d}:", f"        roles: [{role}]", "        flavor: m1.small",
@@ -96,7 +99,14 @@ def main() -> int:
                         help="run the naive loop over only this many hosts and scale (0: all hosts)")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="hcops-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="hcops-zbxbench-"))  # region + PSKs: removed at the end
+    try:
+        return _run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, tmp: Path) -> int:
     os.environ["HCOPS_STATE_DIR"] = str(tmp / "state")
     region_dir = generate_region(tmp / "regions" / "bench", args.hosts)
     region = load_region(str(region_dir))

@@ -166,3 +166,9 @@ def test_unmanaged_host_with_a_model_name_is_refused(zabbix, hcops):
     assert result.code == 1
     assert "db1 exist in Zabbix but are not managed by hcops" in result.stderr
     assert "managed-by: hcops" in result.stderr
+
+
+def test_apply_without_yes_is_refused_when_not_interactive(zabbix, hcops):
+    result = hcops("monitor", "apply", "--region", "lab")
+    assert result.code == 1 and "--yes" in result.stderr
+    assert not zabbix.call("host.get", {"output": ["host"], "filter": {"host": "db1"}})
