@@ -3,6 +3,7 @@
     '10.231.2.0/24' | hcops_mysql_host        -> '10.231.2.0/255.255.255.0'
     '10.231.250.0/30' | hcops_nth_address(1)  -> '10.231.250.1'
     '10.231.250.0/30' | hcops_prefixlen       -> 30
+    '10.231.250.0/30' | hcops_host_cidr(2)    -> '10.231.250.2/30'
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def hcops_nth_address(cidr: str, n: int) -> str:
     return str(net.network_address + n)
 
 
+def hcops_host_cidr(cidr: str, n: int) -> str:
+    """Address number n of a network with the network's prefix, as interface configs want it."""
+    return f"{hcops_nth_address(cidr, n)}/{_net(cidr).prefixlen}"
+
+
 def hcops_prefixlen(cidr: str) -> int:
     return _net(cidr).prefixlen
 
@@ -48,4 +54,5 @@ class FilterModule:
             "hcops_mysql_host": hcops_mysql_host,
             "hcops_nth_address": hcops_nth_address,
             "hcops_prefixlen": hcops_prefixlen,
+            "hcops_host_cidr": hcops_host_cidr,
         }
