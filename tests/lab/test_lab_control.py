@@ -24,28 +24,28 @@ def _reaches(lab: Lab, src: str, dst: str) -> bool:
 
 
 def test_second_up_changes_nothing(lab: Lab, hcops: Callable[..., CliResult]) -> None:
-    res = hcops("infra", "up", "--region", "lab")
+    res = hcops("infra", "up", "--region", lab.region_arg)
     assert res.code == 0, res.stderr
     assert "nothing to do" in res.stdout
-    assert hcops("infra", "preview", "--region", "lab").code == 0
+    assert hcops("infra", "preview", "--region", lab.region_arg).code == 0
 
 
 def test_cut_link_isolates_the_sites_and_restore_brings_them_back(lab: Lab, hcops: Callable[..., CliResult]) -> None:
     lab.wait_not_busy()
     s3_host = str(lab.layout.bridges["cloud.vpc"].host_address)
     assert _reaches(lab, "db1", "app1")
-    res = hcops("lab", "cut-link", LINK)
+    res = hcops("lab", "cut-link", LINK, "--region", lab.region_arg)
     try:
         assert res.code == 0, res.stderr
         assert not _reaches(lab, "db1", "app1")
         assert not _reaches(lab, "zbx1", "collector1")
         assert not _reaches(lab, "db1", s3_host)  # not even the lab machine's address on the other side
         assert _reaches(lab, "db1", "backup1") and _reaches(lab, "app1", "db2")  # each site still works
-        st = hcops("--output", "json", "infra", "status", "--region", "lab")
+        st = hcops("--output", "json", "infra", "status", "--region", lab.region_arg)
         assert '"state": "cut"' in st.stdout
-        assert hcops("infra", "preview", "--region", "lab").code == 2  # up would restore the line
+        assert hcops("infra", "preview", "--region", lab.region_arg).code == 2  # up would restore the line
     finally:
-        res = hcops("lab", "restore-link", LINK)
+        res = hcops("lab", "restore-link", LINK, "--region", lab.region_arg)
     assert res.code == 0, res.stderr
     assert _reaches(lab, "db1", "app1") and _reaches(lab, "zbx1", "collector1")
 
@@ -54,7 +54,7 @@ def test_stop_host_powers_off_and_start_host_boots_with_its_disk(lab: Lab, hcops
     lab.wait_not_busy()
     host = "backup1"
     lab.run(host, "echo kept > /root/lab-test-marker")
-    res = hcops("lab", "stop-host", host)
+    res = hcops("lab", "stop-host", host, "--region", lab.region_arg)
     try:
         assert res.code == 0, res.stderr
         assert lab.host_state(host) == "stopped"
@@ -62,7 +62,7 @@ def test_stop_host_powers_off_and_start_host_boots_with_its_disk(lab: Lab, hcops
         assert lab.run(host, "true", check=False, timeout=20).returncode != 0
         assert not _reaches(lab, "db1", host)
     finally:
-        res = hcops("lab", "start-host", host)
+        res = hcops("lab", "start-host", host, "--region", lab.region_arg)
     assert res.code == 0, res.stderr
     assert "running" in res.stdout
     assert lab.run(host, "cat /root/lab-test-marker").stdout.strip() == "kept"
@@ -79,10 +79,10 @@ def test_up_repairs_a_killed_host(lab: Lab, hcops: Callable[..., CliResult]) -> 
     while hosts.nspawn_pid(spec) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert lab.host_state("collector1") == "stopped"
-    pre = hcops("infra", "preview", "--region", "lab")
+    pre = hcops("infra", "preview", "--region", lab.region_arg)
     assert pre.code == 2
     assert "collector1" in pre.stderr
-    res = hcops("infra", "up", "--region", "lab")
+    res = hcops("infra", "up", "--region", lab.region_arg)
     assert res.code == 0, res.stderr
     assert "host collector1 booted: running" in res.stderr
     assert lab.run("collector1", "systemctl is-system-running").stdout.strip() == "running"
@@ -105,7 +105,7 @@ def test_up_repairs_a_host_whose_nspawn_was_killed(lab: Lab) -> None:
 def test_status_lists_every_host_with_state_and_uptime(lab: Lab, hcops: Callable[..., CliResult]) -> None:
     import json
 
-    res = hcops("--output", "json", "infra", "status", "--region", "lab")
+    res = hcops("--output", "json", "infra", "status", "--region", lab.region_arg)
     assert res.code == 0
     data = json.loads(res.stdout)
     rows = {r["host"]: r for r in data["hosts"]}
@@ -116,18 +116,19 @@ def test_status_lists_every_host_with_state_and_uptime(lab: Lab, hcops: Callable
         assert isinstance(row["uptime_s"], int) and row["uptime_s"] >= 0
     assert data["links"][0] == {"link": LINK, "state": "up", "bandwidth_mbit": 100,
                                 "router": lab.layout.links[LINK].netns}
-    table = hcops("infra", "status", "--region", "lab")
-    assert "zbx1" in table.stdout and "10.231.2.13" in table.stdout
+    table = hcops("infra", "status", "--region", lab.region_arg)
+    assert "zbx1" in table.stdout and lab.address("zbx1") in table.stdout
 
 
 def test_outputs_are_the_provider_contract(lab: Lab, hcops: Callable[..., CliResult]) -> None:
     import json
 
-    res = hcops("--output", "json", "infra", "outputs", "--region", "lab")
+    res = hcops("--output", "json", "infra", "outputs", "--region", lab.region_arg)
     assert res.code == 0
     data = json.loads(res.stdout)
     assert data["provider"] == "lab"
-    assert data["hosts"]["db1"]["ssh_address"] == "10.231.1.11"
-    assert data["vips"] == {"front": "10.231.2.100"}
-    assert data["s3"]["endpoint"] == "http://10.231.2.254:9000"
+    assert data["hosts"]["db1"]["ssh_address"] == lab.address("db1")
+    assert data["vips"] == {"front": str(lab.region.spec.services["front"].vip)}
+    s3_bridge = lab.layout.bridges["cloud.vpc"]
+    assert data["s3"]["endpoint"] == f"http://{s3_bridge.host_address}:9000"
     assert oct(os.stat(data["ssh_private_key"]).st_mode & 0o777) == "0o600"

@@ -20,9 +20,10 @@ def _clean_error(res: CliResult, *needles: str) -> None:
 
 @pytest.mark.lab
 def test_unknown_host_and_link(lab: Lab, hcops: Callable[..., CliResult]) -> None:
-    _clean_error(hcops("lab", "ssh", "db9", "--", "true"), "unknown host 'db9'", "db1")
-    _clean_error(hcops("lab", "stop-host", "db9"), "unknown host 'db9'")
-    _clean_error(hcops("lab", "cut-link", "fibre-9"), "unknown link 'fibre-9'", "dedicated-line")
+    r = lab.region_arg
+    _clean_error(hcops("lab", "ssh", "db9", "--region", r, "--", "true"), "unknown host 'db9'", "db1")
+    _clean_error(hcops("lab", "stop-host", "db9", "--region", r), "unknown host 'db9'")
+    _clean_error(hcops("lab", "cut-link", "fibre-9", "--region", r), "unknown link 'fibre-9'", "dedicated-line")
 
 
 def test_not_provisioned_region(tmp_path: Path, hcops: Callable[..., CliResult],

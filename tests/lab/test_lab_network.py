@@ -121,7 +121,7 @@ def test_hosts_install_packages_through_the_proxy_and_reach_nothing_else(lab: La
                    check=False).stdout
     assert code == "403"
     # Hosts route everything through the link router, and the router knows only the lab's networks.
-    assert "default via 10.231.2.1" in lab.run("app1", "ip route").stdout
+    assert f"default via {lab.layout.bridges['cloud.vpc'].gateway}" in lab.run("app1", "ip route").stdout
     link = lab.layout.links["dedicated-line"]
     routes = subprocess.run(["ip", "-n", link.netns, "-4", "route"], capture_output=True, text=True,
                             check=True).stdout

@@ -67,7 +67,7 @@ def _leftovers(layout: Layout) -> list[str]:
 def test_down_leaves_nothing_behind(lab: Lab, tmp_path: Path, hcops: Callable[..., CliResult]) -> None:
     if lab.brought_up:
         layout = lab.layout
-        region_arg = "lab"
+        region_arg = lab.region_arg
     else:
         region_dir = make_scratch_region(tmp_path, "labscratch")
         region_arg = str(region_dir)
