@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.lab.layout import PROXY_PORT, HostSpec, Layout
@@ -313,10 +313,21 @@ class HostState:
     state: str  # running | degraded | starting | stopped | orphaned | ...
     pid: int | None
     uptime_s: float | None
+    failed_units: list[str] = field(default_factory=list)
+
+
+def failed_units(host: HostSpec) -> list[str]:
+    try:
+        out = nsenter(host, ["systemctl", "--failed", "--plain", "--no-legend"], timeout=10).stdout
+    except (subprocess.TimeoutExpired, HcopsError):
+        return []
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
 def observe(host: HostSpec) -> HostState:
     lead = leader(host)
     if lead is None:
         return HostState(host.name, "orphaned" if _marked_inits(host.machine) else "stopped", None, None)
-    return HostState(host.name, system_state(host), lead, uptime_seconds(lead))
+    state = system_state(host)
+    return HostState(host.name, state, lead, uptime_seconds(lead),
+                     failed_units(host) if state == "degraded" else [])

@@ -420,7 +420,7 @@ def observe(layout: Layout) -> dict[str, Any]:
         st = hosts.observe(spec) if spec.upper.exists() else hosts.HostState(name, "absent", None, None)
         rows.append({"host": name, "site": spec.site, "address": str(spec.address), "state": st.state,
                      "uptime_s": None if st.uptime_s is None else round(st.uptime_s),
-                     "machine": spec.machine})
+                     "failed_units": st.failed_units, "machine": spec.machine})
     links = []
     for link in layout.links.values():
         lst = network.link_state(link)
@@ -442,11 +442,12 @@ def _print_status(data: dict[str, Any], opts: InfraOptions) -> None:
         emit_json(data)
         return
     table = Table(title=f"lab {data['region']}", title_justify="left")
-    for col in ("host", "site", "address", "state", "uptime"):
+    for col in ("host", "site", "address", "state", "uptime", "failed units"):
         table.add_column(col)
     for r in data["hosts"]:
         colour = "green" if r["state"] == "running" else "yellow" if r["state"] in ("degraded", "starting") else "red"
-        table.add_row(r["host"], r["site"], r["address"], f"[{colour}]{r['state']}[/]", _uptime(r["uptime_s"]))
+        table.add_row(r["host"], r["site"], r["address"], f"[{colour}]{r['state']}[/]", _uptime(r["uptime_s"]),
+                      ", ".join(r["failed_units"]))
     stdout.print(table)
     for ln in data["links"]:
         stdout.print(f"link {ln['link']}: {ln['state']} ({ln['bandwidth_mbit']} Mbit/s each way)")
