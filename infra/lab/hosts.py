@@ -146,6 +146,22 @@ def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     return True
 
 
+BLOCK_BEGIN = "# BEGIN hcops lab (managed by `hcops infra up`)"
+BLOCK_END = "# END hcops lab"
+
+
+def _with_block(path: Path, lines: list[str]) -> str:
+    """The file with our managed block replaced (or added); what playbooks added around it stays."""
+    text = path.read_text() if path.exists() else ""
+    block = "\n".join([BLOCK_BEGIN, *lines, BLOCK_END]) + "\n"
+    if BLOCK_BEGIN in text and BLOCK_END in text:
+        head, rest = text.split(BLOCK_BEGIN, 1)
+        tail = rest.split(BLOCK_END, 1)[1].lstrip("\n")
+        return head + block + tail
+    kept = [line for line in text.splitlines() if line.strip() and line not in lines]
+    return block + "".join(f"{line}\n" for line in kept)
+
+
 def configure(layout: Layout, host: HostSpec, authorized_key: str) -> bool:
     """Hostname, address, keys and apt proxy inside the host's root; True if anything changed."""
     root = host.root
@@ -158,10 +174,11 @@ def configure(layout: Layout, host: HostSpec, authorized_key: str) -> bool:
     proxy = f'Acquire::http::Proxy "http://{br.host_address}:{PROXY_PORT}";\n'
     changed = False
     changed |= _write_if_changed(root / "etc/hostname", host.name + "\n")
-    changed |= _write_if_changed(root / "etc/hosts", "\n".join(hosts_lines) + "\n")
+    changed |= _write_if_changed(root / "etc/hosts", _with_block(root / "etc/hosts", hosts_lines))
     changed |= _write_if_changed(root / "etc/systemd/network/10-host0.network", network)
     changed |= _write_if_changed(root / "etc/apt/apt.conf.d/01hcops-proxy", proxy)
-    changed |= _write_if_changed(root / "root/.ssh/authorized_keys", authorized_key.strip() + "\n", 0o600)
+    changed |= _write_if_changed(root / "root/.ssh/authorized_keys",
+                                 _with_block(root / "root/.ssh/authorized_keys", [authorized_key.strip()]), 0o600)
     if not (root / "etc/machine-id").read_text().strip():
         (root / "etc/machine-id").write_text(os.urandom(16).hex() + "\n")
         changed = True
