@@ -16,7 +16,7 @@ from cli.app import main
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = ["tests.fixtures.zabbix", "tests.fixtures.lab"]
+pytest_plugins: list[str] = ["tests.fixtures.zabbix", "tests.fixtures.lab", "tests.fixtures.deploy"]
 
 
 @dataclass
@@ -26,9 +26,8 @@ class CliResult:
     stderr: str
 
 
-@pytest.fixture
-def hcops(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
-    """Run `hcops ARGS` in-process and capture its exit code, stdout and stderr."""
+def make_runner(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """A function running `hcops ARGS` in-process, capturing exit code, stdout and stderr."""
 
     def run(*args: str) -> CliResult:
         out, err = io.StringIO(), io.StringIO()
@@ -40,6 +39,12 @@ def hcops(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return run
+
+
+@pytest.fixture
+def hcops(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run `hcops ARGS` in-process and capture its exit code, stdout and stderr."""
+    return make_runner(monkeypatch)
 
 
 @pytest.fixture(scope="session")

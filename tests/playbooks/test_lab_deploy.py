@@ -13,8 +13,8 @@ import pytest
 
 from infra.deploy import DeployResult
 from infra.state import SecretStore, region_state_dir
+from tests.fixtures.deploy import Deploys, playbooks_busy, wait_for
 from tests.fixtures.lab import Lab
-from tests.playbooks.conftest import Deploys, playbooks_busy, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

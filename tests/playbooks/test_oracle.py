@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from infra.deploy import run_deploy
+from tests.fixtures.deploy import Deploys, playbooks_busy
 from tests.fixtures.lab import Lab
-from tests.playbooks.conftest import Deploys, playbooks_busy
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
