@@ -13,10 +13,10 @@ from cli import deploy, infra, inventory, lab, monitor
 from cli.common import Exit, Options, OutputFormat, setup_logging, stderr
 from inventories.errors import HcopsError, RegionInvalid
 
-EXIT_CODES_HELP = """
-Exit codes: 0 success (plan commands: no changes); 1 error, with the reason on stderr;
-2 plan commands: changes pending; 64 command-line usage error; 130 interrupted.
-"""
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success (plan commands: no changes); 1 error, with the reason on stderr; "
+    "2 plan commands: changes pending; 64 command-line usage error; 130 interrupted."
+)
 
 app = typer.Typer(
     name="hcops",
