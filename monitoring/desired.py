@@ -45,6 +45,11 @@ SLA_PERIOD = {"month": "2", "quarter": "3", "year": "4"}  # ZBX_SLA_PERIOD_*
 ALG_ALL_CHILDREN = "1"  # a problem only when every child has one: a redundant pair
 ALG_ANY_CHILD = "2"  # the most critical child: any failure counts
 PROBLEM_TAG_EQUAL = "0"
+MYSQL_AGENT_SESSION = "hcops"  # playbooks/roles/zabbix_agent: zabbix_agent_mysql_session
+# Only problems that mean "not serving" count against an SLO: the official templates tag those
+# `scope: availability` (agent unreachable, MySQL down, Nginx down, link down); load, capacity
+# and performance problems alert but spend no error budget.
+AVAILABILITY_TAG = ("scope", PROBLEM_TAG_EQUAL, "availability")
 
 
 def region_group(region: Region) -> str:
@@ -73,7 +78,9 @@ def host_macros(region: Region, host: str) -> tuple[tuple[str, str], ...]:
     for name in region.host_services(host):
         svc = region.services[name]
         if isinstance(svc, MySQL):
-            macros["{$MYSQL.DSN}"] = f"tcp://localhost:{svc.port}"
+            # A named session of agent 2 (written by the zabbix_agent role): socket, monitoring
+            # account and its password stay on the host, so no secret macro is needed here.
+            macros["{$MYSQL.DSN}"] = MYSQL_AGENT_SESSION
         elif isinstance(svc, Nginx):
             http = [lst.port for lst in svc.listeners if lst.protocol == "http"]
             macros["{$NGINX.STUB_STATUS.HOST}"] = str(region.service_address(name, host))
@@ -163,7 +170,7 @@ def _service(region: Region, key: str, algorithm: str, parent: str, *, sortorder
     pairs = [MANAGED_TAG, (REGION_TAG, region.name), (KEY_TAG, key)]
     if sla_tag:
         pairs.append((SLA_TAG, sla_tag))
-    problem = ((HOST_TAG, PROBLEM_TAG_EQUAL, problem_host),) if problem_host else ()
+    problem = ((HOST_TAG, PROBLEM_TAG_EQUAL, problem_host), AVAILABILITY_TAG) if problem_host else ()
     return Obj("service", key, {
         "name": key,
         "algorithm": algorithm,

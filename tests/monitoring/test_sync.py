@@ -49,7 +49,7 @@ def test_plan_apply_and_second_plan_is_empty(zabbix, hcops):
     assert {"managed-by": "hcops"}.items() <= {t["tag"]: t["value"] for t in db1["tags"]}.items()
     assert {"hcops/lab", "hcops/lab/site/local-dc", "hcops/lab/county/ruijin", "hcops/lab/role/mysql"} <= {
         g["name"] for g in db1["groups"]}
-    assert {"macro": "{$MYSQL.DSN}", "value": "tcp://localhost:3306"} in db1["macros"]
+    assert {"macro": "{$MYSQL.DSN}", "value": "hcops"} in db1["macros"]  # the agent-2 session
     app1 = _host(zabbix, "app1")
     assert "Nginx by HTTP" in {t["host"] for t in app1["parentTemplates"]}
     web = zabbix.call("httptest.get", {"hostids": app1["hostid"], "output": ["name"], "selectSteps": ["url"]})
@@ -59,7 +59,8 @@ def test_plan_apply_and_second_plan_is_empty(zabbix, hcops):
     leaf = zabbix.call("service.get", {"filter": {"name": "lab/platform/appdb/db1"}, "selectParents": ["name"],
                                        "selectProblemTags": ["tag", "value"]})[0]
     assert [p["name"] for p in leaf["parents"]] == ["lab/platform/appdb"]
-    assert leaf["problem_tags"] == [{"tag": "hcops-host", "value": "db1"}]
+    # A host leaf counts only availability problems of its host (both tags must match: AND).
+    assert leaf["problem_tags"] == [{"tag": "hcops-host", "value": "db1"}, {"tag": "scope", "value": "availability"}]
 
     again = hcops("-o", "json", "monitor", "plan", "--region", "lab")
     assert again.code == 0, again.stdout
