@@ -228,13 +228,15 @@ def sla(
     if is_json(ctx):
         emit_json([r.as_dict() for r in rows])
         return
-    since = min(r.period_from for r in rows)
-    table = Table(title=f"SLAs of region {reg.name}, this {period} since {since:%Y-%m-%d} (minutes)",
-                  box=box.SIMPLE)
-    for col in ("slo", "service", "target", "down", "SLI %", "left", "budget", "state"):
-        table.add_column(col, no_wrap=True)
+    # Each SLO reports its own window (a yearly SLO is never cut into months), so the window and
+    # its start are per row; "observed" is how much status history Zabbix has in it, which
+    # says how much the SLI rests on (minutes after a new service, a whole month later on).
+    table = Table(title=f"SLAs of region {reg.name} (minutes)", box=box.SIMPLE)
+    for col in ("slo", "window", "observed", "down", "SLI %", "left / budget", "state"):
+        table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r.slo, r.service, f"{r.target}%", f"{r.downtime_min:.1f}",
-                      "n/a" if r.sli is None else f"{r.sli:.3f}", f"{r.budget_left_min:.1f}", f"{r.budget_min:.1f}",
+        table.add_row(f"{r.slo} ({r.service}, {r.target}%)", f"{r.period} from {r.period_from:%Y-%m-%d}",
+                      f"{r.uptime_min + r.downtime_min:.1f}", f"{r.downtime_min:.1f}",
+                      "n/a" if r.sli is None else f"{r.sli:.3f}", f"{r.budget_left_min:.1f} / {r.budget_min:.1f}",
                       "[green]ok[/]" if r.within else "[red]breached[/]")
     stdout.print(table)

@@ -68,3 +68,27 @@ def test_agent_data_arrives(synced: ZabbixClient) -> None:
 
     assert wait_for(lambda: len(pings()) == len(hostids) and all(i["lastvalue"] == "1" for i in pings()),
                     timeout=240, interval=10), pings()
+
+
+def test_mysql_template_reads_the_database_through_the_agent_session(synced: ZabbixClient, lab: Lab) -> None:
+    """{$MYSQL.DSN} names the agent's session (socket + monitoring account): MySQL answers 1."""
+    db_hosts = lab.region.service_hosts("appdb")
+    hostids = [h["hostid"] for h in synced.call("host.get", {"output": ["hostid"], "filter": {"host": db_hosts}})]
+
+    def pings() -> list[str]:
+        items = synced.call("item.get", {"output": ["lastvalue", "lastclock"], "hostids": hostids,
+                                         "search": {"key_": "mysql.ping["}, "startSearch": True})
+        return [i["lastvalue"] for i in items if i["lastclock"] != "0"]
+
+    assert wait_for(lambda: pings() == ["1"] * len(db_hosts), timeout=240, interval=10), pings()
+
+
+def test_slo_services_count_only_availability_problems(synced: ZabbixClient, lab: Lab) -> None:
+    """Load and CPU problems (this 2-core lab raises them) alert, but every SLO service stays OK:
+    the leaves match only `scope: availability` problems of their host."""
+    def statuses() -> dict[str, str]:
+        services = synced.call("service.get", {"output": ["name", "status"],
+                                               "tags": [{"tag": "managed-by", "value": "hcops"}]})
+        return {s["name"]: s["status"] for s in services}
+
+    assert wait_for(lambda: set(statuses().values()) == {"-1"}, timeout=240, interval=10), statuses()
