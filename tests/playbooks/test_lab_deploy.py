@@ -40,6 +40,13 @@ def test_first_deploy_converges_every_host(deployed: Deploys) -> None:
     assert deployed.first.exit_code() == 0
 
 
+@pytest.mark.parametrize("host", sorted(LAB_HOSTS))
+def test_deployed_host_is_running_not_degraded(deployed: Deploys, lab: Lab, host: str) -> None:
+    """No unit left failed by a role (auditd's first start where the kernel cannot audit, say)."""
+    state = lab.run(host, "systemctl is-system-running; systemctl --failed --no-legend --plain", check=False)
+    assert state.stdout.splitlines()[0] == "running", state.stdout
+
+
 def test_second_run_changes_nothing(rerun: DeployResult) -> None:
     assert set(rerun.recap) == LAB_HOSTS
     assert {h: r.changed for h, r in rerun.recap.items()} == {h: 0 for h in LAB_HOSTS}
