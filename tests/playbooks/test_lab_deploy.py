@@ -201,6 +201,17 @@ def vip_holder(lab: Lab) -> str | None:
     return None
 
 
+def test_stub_status_open_to_zabbix_only(deployed: Deploys, lab: Lab) -> None:
+    """The "Nginx by HTTP" template reads /basic_status on each nginx host: Zabbix may, nobody else."""
+    zabbix = lab.region.service_hosts("monitoring")[0]
+    for host in lab.region.service_hosts("front"):
+        url = f"http://{lab.address(host)}/basic_status"
+        allowed = lab.run(zabbix, f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout
+        assert allowed == "200", (host, allowed)
+        refused = lab.run("db2", f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout
+        assert refused == "403", (host, refused)
+
+
 def test_vip_moves_when_the_active_nginx_stops(deployed: Deploys, lab: Lab) -> None:
     active = vip_holder(lab)
     assert active == "app1"  # first nginx host in the model has the highest priority
