@@ -28,9 +28,13 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Keep every test away from /var/lib/hcops (keys, outputs, secrets)."""
+    """Keep these tests away from /var/lib/hcops (keys, outputs, secrets).
+
+    Package scope: the override ends with tests/infra, so later areas (the lab above all) see the
+    real state dir and find a lab that `./run lab` left running instead of building a twin of it.
+    """
     path = tmp_path_factory.mktemp("hcops-state")
     old = os.environ.get("HCOPS_STATE_DIR")
     os.environ["HCOPS_STATE_DIR"] = str(path)
