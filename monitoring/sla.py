@@ -13,18 +13,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from inventories.errors import HcopsError
-from inventories.model import Region
+from inventories.model import Region, allowed_downtime
 from monitoring.client import ZabbixClient
 from monitoring.objects import sla_prefix
 
 Period = Literal["month", "quarter", "year"]
-WINDOW_MINUTES = {"month": 30.4 * 24 * 60, "quarter": 91.25 * 24 * 60, "year": 365 * 24 * 60}
 SPAN = {"month": 1, "quarter": 3, "year": 12}
-
-
-def allowed_downtime(target: float, period: Period) -> float:
-    """Minutes of downtime a target allows in one nominal window."""
-    return round(WINDOW_MINUTES[period] * (100 - target) / 100, 2)
 
 
 def period_start(period: Period, now: datetime) -> datetime:
