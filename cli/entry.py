@@ -14,6 +14,7 @@ def run() -> None:
 
     interrupts.install()
     try:
+        interrupts.ready()
         from cli.app import main  # noqa: PLC0415 (after the SIGINT handler, on purpose)
 
         code = main(sys.argv[1:])

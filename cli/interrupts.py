@@ -9,8 +9,10 @@ print pages of asyncio tracebacks). So the interrupt is not left to them:
   KeyboardInterrupt in the main thread so `finally` blocks and context managers run, and arms a
   watchdog that ends the process with 130 after `GRACE_S` whatever the libraries do;
 * a second SIGINT ends the process at once;
-* the handler is installed before the heavy imports (`cli.entry`), so Ctrl-C while Python is
-  still importing typer, pydantic or Pulumi also ends cleanly.
+* the handler is installed before the heavy imports (by `cli/__init__.py` when the `hcops`
+  executable imports the package, and again by `cli.entry`), so Ctrl-C while Python is still
+  importing typer, pydantic or Pulumi also ends cleanly. Only the interpreter's own start-up,
+  before it runs any of hcops, is outside its reach.
 
 Only stdlib imports here: this module runs before anything else of hcops is imported.
 """
@@ -27,6 +29,11 @@ EXIT_INTERRUPTED = 130
 GRACE_S = 1.5  # time for cleanup (locks, journals) before the watchdog ends the process
 
 _interrupted = threading.Event()
+_ready = threading.Event()  # set once the entry point can turn KeyboardInterrupt into exit 130
+
+
+def ready() -> None:
+    _ready.set()
 
 
 def interrupted() -> bool:
@@ -52,6 +59,8 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _interrupted.set()
     with contextlib.suppress(OSError):
         os.write(2, b"interrupted\n")
+    if not _ready.is_set():  # still importing: nothing to clean up, nobody to catch it
+        os._exit(EXIT_INTERRUPTED)
     _silence()
     timer = threading.Timer(GRACE_S, _watchdog)
     timer.daemon = True

@@ -45,7 +45,7 @@ def _url(value: str | None) -> str | None:
 
 
 URL_OPTION = typer.Option(None, "--url", callback=_url, help="Zabbix API URL (default: HCOPS_ZABBIX_URL, "
-                          "then the region's zabbix service: http://<server>:<frontend_port>/api_jsonrpc.php).")
+                          "then the region's zabbix service: its server, frontend port and /api_jsonrpc.php).")
 TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, "
                             "HCOPS_ZABBIX_USER/PASSWORD, then the region's stored `zabbix-api-token`).")
 TIMEOUT_OPTION = typer.Option(None, "--timeout", min=0.1, help="Seconds to wait for each API answer (default 30).")

@@ -63,6 +63,15 @@ def region_dir(name_or_path: str) -> Path:
                              f"use one of: {known}, or give a path to a region directory "
                              "(regions elsewhere: HCOPS_INVENTORIES=/dir/holding/regions)")
     candidate = Path(os.path.normpath(Path(name_or_path).absolute()))
+    try:
+        candidate.stat()
+    except PermissionError:
+        raise HcopsError(f"permission denied reading region directory {candidate}: a directory above it "
+                         "may not be searched by this user",
+                         f"give this user search access to every directory on the way (namei -l {candidate})"
+                         ) from None
+    except OSError:
+        pass
     if not candidate.exists():
         raise HcopsError(f"region directory {name_or_path} does not exist",
                          "check the path, or give a region name such as lab")
@@ -72,7 +81,7 @@ def region_dir(name_or_path: str) -> Path:
     return candidate
 
 
-def _check_readable(root: Path) -> None:
+def _check_readable(root: Path, deep: bool = True) -> None:
     """rglob skips what it cannot read; say "permission denied" instead of "no region files"."""
     def fail(exc: OSError) -> None:
         folder = exc.filename or root
@@ -81,8 +90,27 @@ def _check_readable(root: Path) -> None:
                              f"give this user read and search access (ls -ld {folder}; chmod u+rx)")
         raise HcopsError(f"cannot read region directory {folder}: {exc.strerror}", "check the path")
 
+    if not deep:
+        try:
+            with os.scandir(root):
+                return
+        except OSError as exc:
+            fail(exc)
     for _ in os.walk(root, onerror=fail):
         pass
+
+
+def _not_a_region(name_or_path: str, root: Path) -> None:
+    """A directory without region.yml is not a region: say which regions lie below it, if any."""
+    inner = sorted(p.parent for depth in ("*", "*/*") for p in root.glob(f"{depth}/region.yml")
+                   if not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if inner:
+        names = ", ".join(str(p.relative_to(root)) for p in inner[:6]) + (", ..." if len(inner) > 6 else "")
+        raise HcopsError(f"{name_or_path} holds regions ({names}); it is not one region",
+                         f"name one of them, e.g. {inner[0]}, or set HCOPS_INVENTORIES={inner[0].parent} "
+                         "and use the names")
+    raise HcopsError(f"{name_or_path} is not a region directory: it has no region.yml",
+                     "a region directory holds region.yml (`region: {name: ...}`) and the other model files")
 
 
 def region_files(root: Path) -> list[Path]:
@@ -215,6 +243,9 @@ def _load_fast(root: Path, files: list[Path]) -> Region | None:
 def load_region(name_or_path: str) -> Region:
     """Load and validate a region; raise RegionInvalid with every problem found."""
     root = region_dir(name_or_path)
+    _check_readable(root, deep=False)
+    if not any((root / f"region{ext}").is_file() for ext in (".yml", ".yaml")):
+        _not_a_region(name_or_path, root)
     _check_readable(root)
     files = region_files(root)
     if not files:
