@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         code = Exit.ERROR
     except typer.Exit as exc:
         code = int(exc.exit_code)
+    except SystemExit as exc:  # --install-completion and shell completion end this way
+        code = exc.code if isinstance(exc.code, int) else Exit.ERROR
     except (Abort, KeyboardInterrupt):
         if not interrupts.interrupted():
             stderr.print("interrupted")
