@@ -19,7 +19,8 @@ inherits the automatic ones without any per-command work):
   `UsageError`). Validate arguments before any network call. Choices are Enums (click checks
   them), numbers get `min=`/`max=`, URLs go through `check_url`.
 * **Help.** Flags show no `<bool>` placeholder, arguments are named as a person writes them
-  (`REGION...`, `HOST`), string options show their own name (`--hosts HOSTS`): automatic.
+  (`REGION...`, `HOST`), string options show their own name (`--hosts HOSTS`), docstring
+  paragraphs are reflowed to the terminal's width: automatic.
   Every option needs `help=`. End each command with examples:
   `@app.command(epilog=examples("hcops noun verb --region lab", ...))`; a command without one
   gets a plain generated example from its own required parameters.
@@ -228,8 +229,20 @@ def _no_help_placeholder(cmd: Any) -> None:
     cmd.get_help_option = get_help_option
 
 
+def _reflow(text: str) -> str:
+    """Docstring paragraphs as paragraphs: the terminal wraps them, not the source's line breaks."""
+    paragraphs = []
+    for para in text.strip().split("\n\n"):
+        lines = [ln.strip() for ln in para.strip().splitlines()]
+        indented = any(ln.startswith("  ") for ln in para.splitlines()[1:])
+        paragraphs.append(para.strip() if indented else " ".join(ln for ln in lines if ln))
+    return "\n\n".join(paragraphs)
+
+
 def _fix_help(cmd: Any) -> None:
     _no_help_placeholder(cmd)
+    if cmd.help:
+        cmd.help = _reflow(cmd.help)
     for param in cmd.params:
         if isinstance(param, TyperArgument) and param.metavar is None:
             name = (param.name or "value").upper().replace("_", "-")

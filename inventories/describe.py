@@ -156,8 +156,9 @@ def _site_cluster(region: Region, site_name: str, extra_title: str, indent: str)
         title += f"\\n{net_name} {net.cidr}"
     title += extra_title
     colour = "#e8f0fb" if site.kind == "public_cloud" else "#eef7ee" if site.kind == "county_hospital" else "#f6f1e4"
+    left = _q(title).replace("\\n", "\\l") + "\\l"  # every title line left-aligned
     out = [f"{indent}subgraph cluster_{sid} {{",
-           f'{indent}  label="{_q(title)}"; style="rounded,filled"; fillcolor="{colour}"; color="#888888";']
+           f'{indent}  label="{left}"; style="rounded,filled"; fillcolor="{colour}"; color="#888888";']
     first = ""
     if not single:
         for net_name, net in site.networks.items():
@@ -235,7 +236,8 @@ def dot(region: Region) -> str:
         if a in bundled or b in bundled:
             continue
         lines.append(f'  {anchors[a]} -- {anchors[b]} [label="{name}\\n{link.bandwidth_mbit} Mbit/s '
-                     f'{link.encryption}", penwidth=2, ltail=cluster_{_ident(a)}, lhead=cluster_{_ident(b)}];')
+                     f'{link.encryption}", penwidth=2, constraint=false, '
+                     f'ltail=cluster_{_ident(a)}, lhead=cluster_{_ident(b)}];')
     lines += bundle_edges
     lines.append("}")
     return "\n".join(lines) + "\n"
