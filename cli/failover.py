@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 from rich.table import Table
 
 from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, stderr, stdout
+from dr.failover.manager import Decision, Manager
 from dr.failover.plan import FailoverPlan, build_plan
 from dr.failover.rejoin import rejoin as do_rejoin
 from dr.failover.runbook import execute
@@ -116,3 +119,26 @@ def rejoin(ctx: typer.Context, host: str = typer.Argument(..., help="The former 
         stdout.print(t)
         if res.reason:
             stderr.print(f"re-seeded because {res.reason}")
+
+
+@app.command()
+def watch(ctx: typer.Context, region: str | None = REGION_OPTION, service: str | None = SERVICE_OPTION,
+          seconds: float = typer.Option(0, "--seconds", help="Stop after this long (0: until interrupted).")) -> None:
+    """The automatic failover manager: watch the primary, promote on confirmed loss (see the README).
+
+    Prints each decision as it is taken (one JSON object a line with -o json). Runs as the
+    `hcops-failover-manager` systemd service on the operations host (dr/failover/hcops-failover-manager.service).
+    """
+    reg = region_from(ctx, region)
+    as_json = is_json(ctx)
+
+    def show(d: Decision) -> None:
+        if as_json:
+            print(json.dumps(d.as_dict(), default=str), flush=True)
+        else:
+            stdout.print(f"{d.at[11:23]} {d.action:8} {d.reason}")
+
+    mgr = Manager(reg, service, on_decision=show)
+    decisions = mgr.run(seconds or None)
+    if any(d.action == "failed" for d in decisions):
+        raise typer.Exit(Exit.ERROR)

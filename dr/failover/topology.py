@@ -13,6 +13,7 @@ from typing import Any
 
 from dr.failover import gtid
 from infra.lab import control
+from infra.state import read_outputs
 from inventories.errors import HcopsError
 from inventories.model import Region
 from inventories.schema import MySQL
@@ -137,6 +138,7 @@ def observe_host(region: Region, service: MySQL, host: str) -> DbState:
 
 def observe(region: Region, service_name: str | None = None) -> tuple[str, MySQL, dict[str, DbState]]:
     name, svc = mysql_service(region, service_name)
+    read_outputs(region.name)  # not provisioned: say so, rather than call every server unreachable
     members = [svc.primary, *svc.replicas]
     with ThreadPoolExecutor(max_workers=len(members)) as pool:
         states = list(pool.map(lambda h: observe_host(region, svc, h), members))
