@@ -13,7 +13,7 @@ from dr.failover.manager import Manager
 from dr.failover.plan import build_plan
 from dr.failover.rejoin import rejoin
 from dr.failover.runbook import execute
-from dr.failover.topology import current_primary, mysql_service, observe
+from dr.failover.topology import current_primary, mysql_service, observe, remote
 from infra.lab import control
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -38,7 +38,7 @@ def vip_holder(region: Region) -> str | None:
     for h in svc.hosts:
         if control.host_state(region, h) != "running":
             continue
-        out = control.ssh(region, h, "ip -4 -o addr show", timeout=15).stdout
+        out = remote(region, h, "ip -4 -o addr show", timeout=15).stdout
         if f" {svc.vip}/" in out:
             return h
     return None
@@ -160,7 +160,7 @@ def stop_active_lb(configuration: Config = None) -> dict[str, Any]:
         raise HcopsError("no nginx host holds the VIP", "run the drill on a healthy system")
     run_context(region).targets["lb_node"] = holder
     _mark(region, f"stop nginx on {holder}")
-    control.ssh(region, holder, "systemctl stop nginx", timeout=30, check=True)
+    remote(region, holder, "systemctl stop nginx", timeout=30, check=True)
     return {"stopped_nginx_on": holder}
 
 
@@ -182,7 +182,7 @@ def start_lb(configuration: Config = None) -> str:
     node = run_context(region).targets.get("lb_node")
     if node is None:
         return "nothing to start"
-    control.ssh(region, node, "systemctl start nginx", timeout=30, check=True)
+    remote(region, node, "systemctl start nginx", timeout=30, check=True)
     _mark(region, f"nginx started on {node}")
     return f"nginx started on {node}"
 
@@ -231,7 +231,7 @@ def local_writer(seconds: float = 20, configuration: Config = None) -> dict[str,
     primary = current_primary(states)
     if primary is None:
         raise HcopsError("no single writable primary", "run the drill on a healthy system")
-    out = control.ssh(region, primary, LOCAL_WRITER.format(seconds=int(seconds), host=primary),
+    out = remote(region, primary, LOCAL_WRITER.format(seconds=int(seconds), host=primary),
                       timeout=float(seconds) + 60).stdout
     commits = []
     for line in out.splitlines():

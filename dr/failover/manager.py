@@ -143,6 +143,11 @@ class Manager:
         if st.writable:
             self.failures = 0
             self.last_semi_sync = bool(st.semi_sync_primary)
+            down = self._observers_down(self.primary)
+            if down:
+                return self._decide("hold", f"{len(down)} observer(s) report {self.primary} lost, but the witness "
+                                            "reaches it writable: the path is at fault, not the primary; "
+                                            "no promotion", down)
             return self._decide("ok", f"{self.primary} writable")
         self.failures += 1
         if self.failures < policy.detect_checks:

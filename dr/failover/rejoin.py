@@ -15,7 +15,7 @@ from typing import Any
 
 from dr.failover import gtid
 from dr.failover.runbook import iso, replicate_from, set_boot_fence, sql
-from dr.failover.topology import current_primary, observe, observe_host
+from dr.failover.topology import current_primary, observe, observe_host, remote
 from infra.lab import control
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -54,11 +54,11 @@ def _replica_healthy(region: Region, svc: Any, host: str, timeout: float = 15) -
 
 
 def reseed(region: Region, svc: Any, host: str, primary: str) -> str:
-    dump = control.ssh(region, primary, DUMP, timeout=600)
+    dump = remote(region, primary, DUMP, timeout=600)
     if dump.returncode != 0:
         raise HcopsError(f"dump of {primary} failed: {dump.stderr.strip()[-300:]}", f"check MariaDB on {primary}")
     sql(region, host, "STOP SLAVE;\nRESET SLAVE ALL;\nRESET MASTER;\nSET GLOBAL gtid_slave_pos='';\n")
-    load = control.ssh(region, host, "mariadb", timeout=600, stdin=dump.stdout)
+    load = remote(region, host, "mariadb", timeout=600, stdin=dump.stdout)
     if load.returncode != 0:
         raise HcopsError(f"loading the copy of {primary} into {host} failed: {load.stderr.strip()[-300:]}",
                          f"check MariaDB on {host}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from dr.failover import gtid, journal
 from dr.failover.plan import FailoverPlan, Step
-from dr.failover.topology import observe_host, run_sql
+from dr.failover.topology import observe_host, remote, run_sql
 from infra.lab import control
 from infra.lab.layout import Layout
 from infra.state import SecretStore
@@ -100,9 +100,9 @@ def set_boot_fence(region: Region, host: str, present: bool) -> None:
             f.unlink(missing_ok=True)
         return
     if present:
-        control.ssh(region, host, f"umask 022; cat > {FENCE_FILE}", timeout=15, check=True, stdin=FENCE_CNF)
+        remote(region, host, f"umask 022; cat > {FENCE_FILE}", timeout=15, check=True, stdin=FENCE_CNF)
     else:
-        control.ssh(region, host, f"rm -f {FENCE_FILE}", timeout=15, check=True)
+        remote(region, host, f"rm -f {FENCE_FILE}", timeout=15, check=True)
 
 
 def block_writes(region: Region, host: str) -> str:
@@ -110,7 +110,7 @@ def block_writes(region: Region, host: str) -> str:
     sets = sql(region, host, "SET GLOBAL read_only=ON;\n" + KILL_APP_SESSIONS)
     kills = [r["n"] for r in (sets[0] if sets else [])]
     for stmt in kills:  # one at a time: a session may end by itself between the list and its kill
-        control.ssh(region, host, "mariadb --batch", timeout=10, stdin=stmt + "\n")
+        remote(region, host, "mariadb --batch", timeout=10, stdin=stmt + "\n")
     return f"read_only=ON, {len(kills)} application session(s) killed"
 
 

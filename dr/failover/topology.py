@@ -7,12 +7,15 @@ the hosts. Hosts are asked in parallel; an unreachable one is reported, not rais
 
 from __future__ import annotations
 
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dr.failover import gtid
 from infra.lab import control
+from infra.lab.layout import Layout
 from infra.state import read_outputs
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -88,9 +91,37 @@ def mysql_service(region: Region, service: str | None = None) -> tuple[str, MySQ
     return name, found[name]
 
 
+MUX_DIR = Path("/tmp/hcops-ssh-mux")  # noqa: S108 (0700, root's own; a socket path must stay short)
+
+
+def remote(region: Region, host: str, command: str, *, timeout: float = 60, check: bool = False,
+           stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`infra.lab.control.ssh`, over one multiplexed connection per host.
+
+    A failover is a few dozen short commands; a fresh ssh handshake each (about 2 s on a loaded lab
+    host) would be most of the RTO. The master connection lives 60 s after its last use.
+    """
+    layout = Layout(region)
+    MUX_DIR.mkdir(mode=0o700, exist_ok=True)
+    args = control.ssh_args(layout, layout.host(host), command)
+    args[1:1] = ["-o", "ControlMaster=auto", "-o", f"ControlPath={MUX_DIR}/%C", "-o", "ControlPersist=60"]
+    if not layout.ssh_config.exists():
+        read_outputs(region.name)
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, input=stdin,
+                              stdin=None if stdin is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise HcopsError(f"`{command[:60]}` on {host} did not finish within {timeout:.0f} s",
+                         f"check the host: `hcops lab ssh {host}`") from None
+    if check and proc.returncode != 0:
+        raise HcopsError(f"`{command[:60]}` on {host} failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}",
+                         "see the output above")
+    return proc
+
+
 def run_sql(region: Region, host: str, sql: str, timeout: float = 20) -> list[list[dict[str, str]]]:
     """Run statements as root on `host`; returns one list of rows per result set."""
-    proc = control.ssh(region, host, "mariadb --batch --raw --column-names", timeout=timeout, stdin=sql)
+    proc = remote(region, host, "mariadb --batch --raw --column-names", timeout=timeout, stdin=sql)
     if proc.returncode != 0:
         raise HcopsError(f"SQL on {host} failed: {(proc.stderr or proc.stdout).strip()[-400:]}",
                          f"check MariaDB on {host}: `hcops lab ssh {host} -- systemctl status mariadb`")
