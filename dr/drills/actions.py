@@ -12,7 +12,7 @@ from dr.drills.context import region_of, run_context
 from dr.failover.manager import Manager
 from dr.failover.plan import build_plan
 from dr.failover.rejoin import rejoin
-from dr.failover.runbook import execute
+from dr.failover.runbook import execute, wait_applied
 from dr.failover.topology import current_primary, mysql_service, observe, remote
 from infra.lab import control
 from inventories.errors import HcopsError
@@ -128,7 +128,12 @@ def rejoin_old_primary(configuration: Config = None) -> dict[str, Any] | str:
     if states[old].is_replica and states[old].reachable:
         return f"{old} replicates already"
     _mark(region, f"rejoin {old}")
-    return rejoin(region, old).as_dict()
+    res = rejoin(region, old).as_dict()
+    _name, svc = mysql_service(region)
+    _n, _s, states = observe(region)
+    wait_applied(region, svc, old, states[res["primary"]].binlog_pos, timeout=120)  # before any switch back
+    _mark(region, f"{old} caught up")
+    return res
 
 
 # ----------------------------------------------------------------- hosts, services, links
