@@ -95,6 +95,9 @@ def _verdict(drill: str, h: dict[str, Any], status: str, deviated: bool) -> dict
     checks: list[tuple[str, bool]] = [
         ("experiment completed without deviation", status == "completed" and not deviated),
         ("steady state after the rollbacks", bool(h["steady_after_rollback"])),
+        ("every rollback succeeded", all(r == "succeeded" for r in h.get("rollback_status", []))),
+        (f"the model's primary is primary again ({h.get('model_primary')})",
+         h.get("final_primary") == h.get("model_primary")),
         ("never two writable databases", h["max_writable"] <= 1),
         (f"RPO {h['rpo_lost_writes']} <= {t['rpo_target_writes']} lost writes",
          h["rpo_lost_writes"] <= t["rpo_target_writes"]),
@@ -156,6 +159,8 @@ def after_experiment_control(context: dict[str, Any], state: dict[str, Any],
             "writes": {host: [[e["t"], e["ok"]] for e in evs] for host, evs in events.items()},
             "writable": [[round(t, 3), w] for t, w in (loaded["sampler"].samples if loaded["sampler"] else [])],
         }
+    h["rollback_status"] = [str(r.get("status")) for r in state.get("rollbacks", []) or []]
+    h["model_primary"] = svc.primary
     h["targets"] = {"rto_target_s": pol.rto_target_s, "rpo_target_writes": pol.rpo_target_writes,
                     "max_failed_requests": pol.max_failed_requests, "max_write_stall_s": pol.max_write_stall_s}
     h["marks"] = [{"at": iso(m_["t"]), "what": m_["what"]} for m_ in ctx.marks]

@@ -10,7 +10,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-W, LANE, LEFT, TOP = 1100, 26, 170, 30
+W, LANE, LEFT, TOP = 1100, 26, 170, 64
 COLORS = ["#2b7bb9", "#8e44ad", "#16a085", "#d35400"]
 
 
@@ -108,7 +108,7 @@ def timeline_svg(h: dict[str, Any]) -> str:
     for k, m in enumerate(h.get("marks", [])):
         mx = x(_t(m["at"]))
         out.append(f'<line x1="{mx:.1f}" y1="{TOP - 12}" x2="{mx:.1f}" y2="{y + 18}" stroke="#555" '
-                   f'stroke-dasharray="3,2"/><text x="{mx + 2:.1f}" y="{TOP - 14 - (k % 2) * 10}" '
+                   f'stroke-dasharray="3,2"/><text x="{mx + 2:.1f}" y="{TOP - 16 - (k % 3) * 14}" '
                    f'font-size="10">{escape(m["what"])}</text>')
     for s in range(0, int(span) + 1, max(1, int(span // 10) or 1)):
         out.append(f'<text x="{x(t0 + s):.1f}" y="{height - 6}" fill="#666">+{s}s</text>')
