@@ -15,7 +15,7 @@ from typing import Any
 
 from dr.failover import gtid
 from dr.failover.runbook import iso, replicate_from, set_boot_fence, sql
-from dr.failover.topology import current_primary, observe, observe_host, remote
+from dr.failover.topology import current_primary, observe, observe_host, powered_on, remote
 from infra.lab import control
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -67,7 +67,7 @@ def reseed(region: Region, svc: Any, host: str, primary: str) -> str:
 
 
 def rejoin(region: Region, host: str, service: str | None = None) -> RejoinResult:
-    if region.spec.region.kind == "lab" and host in region.hosts and control.host_state(region, host) != "running":
+    if region.spec.region.kind == "lab" and host in region.hosts and not powered_on(region, host):
         set_boot_fence(region, host, True)  # it must not boot writable beside the primary
         control.start_host(region, host)
     name, svc, states = observe(region, service)

@@ -17,7 +17,7 @@ from typing import Any
 
 from dr.failover import gtid, journal
 from dr.failover.plan import FailoverPlan, Step
-from dr.failover.topology import observe_host, remote, run_sql
+from dr.failover.topology import observe_host, powered_on, remote, run_sql
 from infra.lab import control
 from infra.lab.layout import Layout
 from infra.state import SecretStore
@@ -90,7 +90,7 @@ def set_boot_fence(region: Region, host: str, present: bool) -> None:
     A powered-off lab host gets the file on its disk before it boots, so it never comes up
     writable beside the new primary, not even for the seconds before a rejoin reaches it.
     """
-    if region.spec.region.kind == "lab" and control.host_state(region, host) != "running":
+    if region.spec.region.kind == "lab" and not powered_on(region, host):
         f = Layout(region).host(host).root / FENCE_FILE.lstrip("/")
         if present:
             f.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def fence(region: Region, svc: MySQL, host: str) -> str:
         return block_writes(region, host)
     if region.spec.region.kind == "lab":
         note = "already powered off"
-        if control.host_state(region, host) == "running":
+        if powered_on(region, host):
             control.stop_host(region, host)
             note = "did not answer: powered off"
         set_boot_fence(region, host, True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dr.failover import gtid
-from infra.lab import control
+from infra.lab import control, hosts
 from infra.lab.layout import Layout
 from infra.state import read_outputs
 from inventories.errors import HcopsError
@@ -119,6 +119,13 @@ def remote(region: Region, host: str, command: str, *, timeout: float = 60, chec
     return proc
 
 
+def powered_on(region: Region, host: str) -> bool:
+    """Is the host's machine running at all (lab: its container's init exists)? Cheap: no ssh."""
+    if region.spec.region.kind != "lab":
+        return True  # other providers: only the host itself can tell, over ssh
+    return hosts.leader(Layout(region).host(host)) is not None
+
+
 def run_sql(region: Region, host: str, sql: str, timeout: float = 20) -> list[list[dict[str, str]]]:
     """Run statements as root on `host`; returns one list of rows per result set."""
     proc = remote(region, host, "mariadb --batch --raw --column-names", timeout=timeout, stdin=sql)
@@ -149,7 +156,7 @@ def _parse_batch(out: str) -> list[list[dict[str, str]]]:
 
 def observe_host(region: Region, service: MySQL, host: str) -> DbState:
     address = str(region.hosts[host].primary_address)
-    if region.spec.region.kind == "lab" and control.host_state(region, host) != "running":
+    if not powered_on(region, host):
         return DbState(host, address, reachable=False, error="host is powered off")
     try:
         sets = run_sql(region, host, STATE_SQL, timeout=12)
