@@ -202,8 +202,8 @@ def _line(region: Region) -> str:
 def cut_line(configuration: Config = None) -> str:
     region = region_of(configuration)
     line = _line(region)
-    _mark(region, f"cut {line}")
     control.cut_link(region, line)
+    _mark(region, f"{line} cut")  # after: setting the router's legs down takes a moment on a busy host
     return line
 
 
@@ -212,7 +212,7 @@ def restore_line(configuration: Config = None) -> str:
     line = _line(region)
     if control.link_is_cut(region, line):
         control.restore_link(region, line)
-        _mark(region, f"restore {line}")
+        _mark(region, f"{line} restored")
     return line
 
 
