@@ -13,6 +13,7 @@ from typing import Any
 from infra.state import RegionOutputs
 from inventories.describe import summary
 from inventories.model import Region
+from inventories.probes import probe_targets, prober
 from inventories.schema import Collector, MySQL
 
 
@@ -69,6 +70,12 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
                 inv.hostvars[host]["hcops_mysql_service"] = svc_name
         if isinstance(svc, Collector):  # the far end of a collector's tunnel runs the collector role too
             inv.add("collector_peer", svc.peer)
+    found = prober(region)
+    if found is not None and found.host in inv.hostvars:  # the canary role's prober runs there
+        inv.add("canary_prober", found.host)
+        inv.hostvars[found.host]["hcops_prober"] = {
+            "canary": found.canary, "interval_s": found.interval_s,
+            "targets": [t.as_dict() for t in probe_targets(region)]}
     # Parent groups so `--limit sites` or `-l roles` read naturally.
     for prefix in ("site", "role", "service", "county", "provider"):
         kids = sorted(g for g in inv.groups if g.startswith(prefix + "_"))

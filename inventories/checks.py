@@ -141,6 +141,8 @@ def _services(region: Region) -> Iterator[Finding]:
                 yield from _host_ref(region, base + ("host",), svc.host)
         if isinstance(svc, Nginx):
             yield from _nginx(region, name, svc)
+        if isinstance(svc, Canary) and svc.prober is not None:
+            yield from _host_ref(region, ("services", name, "prober"), svc.prober)
         if isinstance(svc, Canary):
             db = region.services.get(svc.database)
             if not isinstance(db, MySQL):

@@ -56,12 +56,23 @@ class Size(_Strict):
     disks_gb: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [20])
 
 
+class Reliability(_Strict):
+    """How often a part fails and how long it takes to repair (availability by design).
+
+    Parts that state none take the documented defaults of `dr/availability/defaults.py`.
+    """
+
+    mtbf_h: Annotated[float, Field(gt=0, description="mean time between failures, hours")]
+    mttr_h: Annotated[float, Field(gt=0, description="mean time to repair, hours")]
+
+
 class Host(_Strict):
     roles: list[Role] = Field(default_factory=list)
     size: Size | None = None
     flavor: str | None = None
     addresses: dict[Name, IPv4Address]
     os: Literal["debian12", "ubuntu22", "oraclelinux8", "rhel8", "rhel9"] = "debian12"
+    reliability: Reliability | None = None
 
     @model_validator(mode="after")
     def _size_or_flavor(self) -> Host:
@@ -87,6 +98,9 @@ class Link(_Strict):
     bandwidth_mbit: Annotated[int, Field(ge=1)]
     latency_ms: Annotated[float, Field(ge=0)] = 0.0
     encryption: Literal["wireguard", "ipsec", "none"] = "wireguard"
+    uplinks: Annotated[int, Field(ge=1, le=4, description=(
+        "independent routes carrying the line (2 = dual uplinks with 1+1 route protection)"))] = 1
+    reliability: Reliability | None = Field(default=None, description="of one route")
 
 
 class _Service(_Strict):
@@ -162,6 +176,10 @@ class Canary(_Service):
     hosts: Annotated[list[Name], Field(min_length=1)]
     port: Port = 8080
     database: Name
+    prober: Name | None = Field(default=None, description=(
+        "host that probes every SLO's service through its real path and keeps the probe history "
+        "that `hcops availability report` reads"))
+    probe_interval_s: Annotated[float, Field(ge=1, le=300)] = 10.0
 
 
 class Zabbix(_Service):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inventories.errors import HcopsError
+from monitoring import burnrate
 from monitoring.client import ZabbixClient
 from monitoring.objects import (
     GROUP_ROOT,
@@ -175,4 +176,5 @@ def actual_state(client: ZabbixClient, region: str, desired: State,
     _httptests(client, region, state, host_names)
     _services(client, region, state)
     _slas(client, region, state)
+    burnrate.read_actual(client, region, state)
     return state, lookups

@@ -22,6 +22,7 @@ from typing import Any
 
 from infra.state import SecretStore
 from inventories.errors import HcopsError
+from monitoring import burnrate
 from monitoring.actual import Lookups
 from monitoring.client import ZabbixClient
 from monitoring.diff import Change, Plan
@@ -194,6 +195,23 @@ class Applier:
         for name in ch.fields:
             out[name] = _opt_tags(f[name]) if name == "service_tags" else f[name]
         return out
+
+    # ---- burn-rate items and triggers (monitoring/burnrate.py) ------------------------------
+    def _item_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        return burnrate.item_create(self.client, self.ids.hosts, ch.desired.fields)
+
+    def _item_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None and ch.actual is not None and ch.actual.id
+        return burnrate.item_update(ch.actual.id, ch.desired.fields, set(ch.fields))
+
+    def _trigger_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        return burnrate.trigger_create(ch.desired.fields)
+
+    def _trigger_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None and ch.actual is not None and ch.actual.id
+        return burnrate.trigger_update(ch.actual.id, ch.desired.fields, set(ch.fields))
 
     # ---- running --------------------------------------------------------------------------
     def _builder(self, action: str, kind: str) -> Callable[[Change], dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from inventories.model import Region
 from inventories.schema import Canary, MySQL, Nginx, Oracle, Service
+from monitoring import burnrate
 from monitoring.objects import (
     HOST_TAG,
     KEY_TAG,
@@ -227,6 +228,8 @@ def desired_state(region: Region) -> State:
         for obj in service_tree(region, slo_name):
             state.add(obj)
         state.add(sla_object(region, slo_name))
+    for obj in burnrate.desired(region):  # burn-rate items and triggers (monitoring/burnrate.py)
+        state.add(obj)
     return state
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["hostgroup", "host", "httptest", "service", "sla"]
-KINDS: tuple[Kind, ...] = ("hostgroup", "host", "httptest", "service", "sla")
+Kind = Literal["hostgroup", "host", "httptest", "item", "trigger", "service", "sla"]
+KINDS: tuple[Kind, ...] = ("hostgroup", "host", "httptest", "item", "trigger", "service", "sla")
 """Creation order: every kind refers only to kinds before it (deletes run in reverse)."""
 
 MANAGED_TAG = ("managed-by", "hcops")
