@@ -155,6 +155,10 @@ def model_cmd(ctx: typer.Context, region: str | None = REGION_OPTION) -> None:
                 stdout.print(f"{svc.slo}: to meet {svc.target}%: {svc.suggestion.what} -> "
                              f"{svc.suggestion.availability * 100:.4f}% ({svc.suggestion.downtime_min_year:.1f} "
                              f"min/yr){'' if svc.suggestion.meets else ' (still short)'}", markup=False)
+            elif svc.candidates:
+                best = max(svc.candidates, key=lambda c: c.availability)
+                stdout.print(f"{svc.slo}: best single change: {best.what} -> {best.availability * 100:.4f}% "
+                             f"({best.downtime_min_year:.1f} min/yr)", markup=False)
         for line in result.assumptions:
             stderr.print(f"assumes: {line}", markup=False)
     if not all(s.meets for s in result.services):

@@ -9,10 +9,10 @@ availability report` reads the history they produce.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from inventories.model import Region
+from inventories.model import Region, allowed_downtime
 from inventories.schema import Canary, MySQL, Nginx
 
 ProbeKind = Literal["http", "mysql", "tcp"]
@@ -28,12 +28,16 @@ class ProbeTarget:
     port: int = 0
     database: str = ""
     user: str = ""
+    target: float = 0.0
+    window: str = "month"
+    allowed_min: float = 0.0
     how: str = field(default="", compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"slo": self.slo, "service": self.service, "kind": self.kind, "url": self.url,
                 "addresses": list(self.addresses), "port": self.port, "database": self.database,
-                "user": self.user, "how": self.how}
+                "user": self.user, "target": self.target, "window": self.window, "allowed_min": self.allowed_min,
+                "how": self.how}
 
 
 @dataclass(frozen=True)
@@ -74,4 +78,5 @@ def probe_targets(region: Region) -> list[ProbeTarget]:
             port = region.service_ports(slo.service)[0]
             out.append(ProbeTarget(slo_name, slo.service, "tcp", addresses=addresses, port=port,
                                    how=f"TCP connect to any of {', '.join(addresses)}:{port}"))
-    return out
+    return [replace(t, target=region.slos[t.slo].target, window=region.slos[t.slo].window,
+                    allowed_min=allowed_downtime(region.slos[t.slo].target, region.slos[t.slo].window)) for t in out]

@@ -27,10 +27,17 @@ VALUE_FLOAT, VALUE_UNSIGNED = "0", "3"
 PREPROC_JS = "21"
 PRIORITY = {"page": "4", "ticket": "2"}  # high, warning
 SLO_TAG = "hcops-slo"
+CHECK_JS = ("var o = JSON.parse(value);\n"
+            "if (Date.now() / 1000 - o.t > 900) { return 2; }\n"
+            "return o.failing ? 1 : 0;")
 
 
 def probe_key(slo: str) -> str:
     return f'vfs.file.contents["{STATE_DIR}/last/{slo}.json"]'
+
+
+def check_key() -> str:
+    return f'vfs.file.contents["{STATE_DIR}/check.json"]'
 
 
 def burn_key(slo: str, seconds: int) -> str:
@@ -49,6 +56,19 @@ def desired(region: Region) -> list[Obj]:
         return []
     host = found.host
     out: list[Obj] = []
+    # The playbooks' SLO check (hcops-slo-check.timer) writes check.json: 0 ok, 1 failing, 2 stale.
+    region_tags = (MANAGED_TAG, (REGION_TAG, region.name), ("scope", "slo"))
+    out.append(Obj("item", f"{host}/{check_key()}", {
+        "host": host, "name": "hcops SLO check (0 ok, 1 budget exhausted or page burn, 2 check stale)",
+        "key_": check_key(), "type": ITEM_AGENT, "value_type": VALUE_UNSIGNED, "delay": "1m", "params": "",
+        "units": "", "preprocessing": ((PREPROC_JS, CHECK_JS),),
+        "tags": tags(*region_tags, (KEY_TAG, f"{host}/{check_key()}")),
+    }))
+    out.append(Obj("trigger", f"{host}/slo-check", {
+        "description": f"hcops {region.name}: SLO check failing (budget exhausted or page-level burn) or stale",
+        "expression": f"last(/{host}/{check_key()})>=1", "priority": PRIORITY["page"],
+        "tags": tags(*region_tags, (KEY_TAG, f"{host}/slo-check")),
+    }))
     for slo_name, slo in region.slos.items():
         base = (MANAGED_TAG, (REGION_TAG, region.name), (SLO_TAG, slo_name), ("scope", "slo"))
         raw = probe_key(slo_name)
