@@ -28,7 +28,7 @@ def _script() -> ModuleType:
 
 
 def test_windows_agree() -> None:
-    assert _script().WINDOWS == tuple((w.severity, w.long_s, w.short_s, w.factor) for w in burn.WINDOWS)
+    assert tuple((w.severity, w.long_s, w.short_s, w.factor) for w in burn.WINDOWS) == _script().WINDOWS
 
 
 def test_check_matches_the_report(tmp_path: Path) -> None:
