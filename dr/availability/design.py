@@ -192,7 +192,7 @@ class Composer:
                 return value, "what-if"
         svc = self.region.services[service]
         if isinstance(svc, MySQL):
-            measured = self.drills.measured_failover_s(service)
+            measured = self.drills.measured_failover_s(service, self.region.service_hosts(service))
             if measured:
                 return measured[0], f"measured by drill {measured[1]}"
             return defaults.FAILOVER_DB_S, "default (no drill measured it)"

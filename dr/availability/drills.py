@@ -38,6 +38,7 @@ class DrillRun:
     outages: tuple[Outage, ...]
     rto_s: float | None
     targets: tuple[str, ...]
+    primary_host: str | None = None  # `model_primary`: the database primary the drill failed over
 
     def as_dict(self) -> dict[str, Any]:
         return {"drill": self.drill, "run_id": self.run_id, "started": self.started.isoformat(),
@@ -52,11 +53,13 @@ class DrillRuns:
     runs: list[DrillRun] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
-    def measured_failover_s(self, service: str) -> tuple[float, str] | None:
-        """The longest RTO measured for a service, with the run that measured it."""
+    def measured_failover_s(self, service: str, hosts: list[str] | None = None) -> tuple[float, str] | None:
+        """The longest RTO measured for a service (named in the run's targets, or whose hosts hold
+        the primary the drill failed over), with the run that measured it."""
         best: tuple[float, str] | None = None
         for run in self.runs:
-            if run.rto_s is not None and service in run.targets and (best is None or run.rto_s > best[0]):
+            ours = service in run.targets or (run.primary_host is not None and run.primary_host in (hosts or []))
+            if run.rto_s is not None and ours and (best is None or run.rto_s > best[0]):
                 best = (run.rto_s, run.run_id)
         return best
 
@@ -71,8 +74,8 @@ def _time(value: Any) -> datetime:
 def parse_journal(data: dict[str, Any]) -> DrillRun:
     h = data["hcops"]
     targets = h.get("targets") or []
-    if isinstance(targets, dict):
-        targets = list(targets)
+    if isinstance(targets, dict):  # the drills' own journals: RTO/RPO targets, not services
+        targets = []
     return DrillRun(
         drill=str(h["drill"]), run_id=str(h["run_id"]), started=_time(h["started"]),
         ended=_time(h["ended"]) if h.get("ended") else None,
@@ -80,6 +83,7 @@ def parse_journal(data: dict[str, Any]) -> DrillRun:
                       for o in h.get("outages") or []),
         rto_s=float(h["rto_s"]) if h.get("rto_s") is not None else None,
         targets=tuple(str(t) for t in targets),
+        primary_host=str(h["model_primary"]) if h.get("model_primary") else None,
     )
 
 

@@ -87,4 +87,8 @@ def test_measured_failover_from_a_drill_replaces_the_default_and_a_miss_gets_a_f
     slow = DrillRuns([parse_journal({"hcops": {**journal["hcops"], "rto_s": 4 * 3600.0}})])
     missed = {s.slo: s for s in design(region, slow).services}["platform"]
     assert not missed.meets and missed.suggestion is not None and missed.suggestion.meets
+    # the drills' own journals name RTO/RPO targets (a dict) and the primary they failed over
+    real = DrillRuns([parse_journal({"hcops": {**journal["hcops"], "targets": {"rto_target_s": 60},
+                                               "model_primary": "db1", "rto_s": 9.5}})])
+    assert {s.slo: s for s in design(region, real).services}["platform"].tiers[2].failover_s == 9.5
     assert "failover" in missed.suggestion.what
