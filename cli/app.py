@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.exceptions import Abort, TyperException
 
-from cli import availability, deploy, drill, failover, infra, interrupts, inventory, lab, monitor
+from cli import availability, deploy, drill, failover, infra, interrupts, inventory, lab, monitor, plan
 from cli.common import (
     Exit,
     Options,
@@ -54,6 +54,7 @@ app.command("deploy", epilog=deploy.EPILOG)(deploy.deploy)
 app.add_typer(failover.app, name="failover")
 app.add_typer(drill.app, name="drill")
 app.add_typer(availability.app, name="availability")
+app.add_typer(plan.app, name="plan")
 
 GLOBAL_OPTIONS = ("region", "output", "verbose")
 

@@ -19,7 +19,7 @@ INTERNET = IPv4Network("0.0.0.0/0")
 
 def check(region: Region) -> list[Finding]:
     out: list[Finding] = []
-    for fn in (_hosts, _networks, _links, _services, _rules, _admin, _backups, _slos):
+    for fn in (_hosts, _networks, _links, _services, _rules, _admin, _backups, _slos, _equipment):
         out.extend(fn(region))
     return out
 
@@ -305,3 +305,44 @@ def _slos(region: Region) -> Iterator[Finding]:
         if slo.service not in region.services:
             yield (("slos", name, "service"), f"SLO on unknown service {slo.service!r}",
                    f"use one of: {', '.join(region.services)}")
+
+
+def _equipment(region: Region) -> Iterator[Finding]:
+    """Bills of materials: every site and model named exists, server lines name the site's own
+    hosts (each once), and what a site buys fits its racks and UPS."""
+    catalogue = region.spec.hardware
+    known = ", ".join(catalogue) or "(declare models under `hardware:` first)"
+    for site_name, items in region.spec.equipment.items():
+        base: PathKey = ("equipment", site_name)
+        site = region.sites.get(site_name)
+        if site is None:
+            yield (base, f"unknown site {site_name!r}", f"use one of: {', '.join(region.sites)}")
+            continue
+        placed: dict[str, str] = {}
+        for item_name, item in items.items():
+            ipath = base + (item_name,)
+            hw = catalogue.get(item.model)
+            if hw is None:
+                yield (ipath + ("model",), f"unknown hardware model {item.model!r}", f"use one of: {known}")
+            elif item.hosts and hw.kind != "server":
+                yield (ipath + ("model",), f"{item.model!r} is a {hw.kind}, not a server",
+                       "a line that names hosts needs a hardware model of kind `server`")
+            if item.hosts and item.quantity is not None and item.quantity != len(item.hosts):
+                yield (ipath + ("quantity",), f"quantity {item.quantity} but {len(item.hosts)} host(s) named",
+                       "drop `quantity`: a line naming hosts buys one server per host")
+            for i, host in enumerate(item.hosts):
+                if host not in site.hosts:
+                    yield (ipath + ("hosts", i), f"host {host!r} is not in site {site_name!r}",
+                           f"use one of: {', '.join(site.hosts) or '(the site has no hosts)'}")
+                elif host in placed:
+                    yield (ipath + ("hosts", i), f"host {host!r} is already the server of line {placed[host]!r}",
+                           "name each host in one equipment line")
+                else:
+                    placed[host] = item_name
+        load = region.site_load(site_name)
+        if load["capacity_u"] and load["rack_units"] > load["capacity_u"]:
+            yield (base, f"site {site_name} needs {load['rack_units']} rack units but its "
+                   f"racks hold {load['capacity_u']}", "buy a larger rack or another one")
+        if load["capacity_w"] and load["power_w"] > load["capacity_w"]:
+            yield (base, f"site {site_name} draws {load['power_w']} W but its UPS "
+                   f"delivers {load['capacity_w']} W", "size the UPS for the site's load, or add one")

@@ -199,6 +199,35 @@ class Region:
                 ram += ref.spec.size.ram_gb
         return {"hosts": count, "vcpu": vcpu, "ram_gb": ram}
 
+    def site_bom(self, site: str) -> list[tuple[str, str, int]]:
+        """The site's bill of materials as (line, hardware model, quantity), in model order."""
+        return [(name, item.model, item.count) for name, item in self.spec.equipment.get(site, {}).items()]
+
+    def host_hardware(self, host: str) -> str | None:
+        """The hardware model a host runs on, when its site's equipment names it."""
+        ref = self.hosts[host]
+        for item in self.spec.equipment.get(ref.site_name, {}).values():
+            if host in item.hosts:
+                return item.model
+        return None
+
+    def site_load(self, site: str) -> dict[str, int]:
+        """Rack units and power a site's hardware needs, against what its racks and UPS offer."""
+        out = {"rack_units": 0, "power_w": 0, "capacity_u": 0, "capacity_w": 0}
+        for _, model_name, qty in self.site_bom(site):
+            hw = self.spec.hardware.get(model_name)
+            if hw is None:
+                continue
+            out["rack_units"] += hw.rack_units * qty
+            out["capacity_u"] += hw.capacity_u * qty
+            out["capacity_w"] += hw.capacity_w * qty
+            if hw.kind != "ups":
+                out["power_w"] += hw.power_w * qty
+        return out
+
+    def county_sites(self, county: str) -> list[str]:
+        return [name for name, site in self.spec.sites.items() if site.county == county]
+
     def allowed_downtime_minutes(self, slo: str) -> float:
         spec = self.spec.slos[slo]
         return allowed_downtime(spec.target, spec.window)

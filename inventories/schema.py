@@ -42,6 +42,7 @@ class RegionSettings(_Strict):
     )
     admin_ports: list[Port] = Field(default_factory=lambda: [22])
     production: bool = Field(default=False, description="drills here need an explicit --production flag")
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 
 class Network(_Strict):
@@ -81,6 +82,42 @@ class Host(_Strict):
         if not self.addresses:
             raise ValueError("a host needs at least one address")
         return self
+
+
+EquipmentKind = Literal["server", "switch", "firewall", "vpn", "router", "ups", "rack", "pdu", "storage", "other"]
+SpecValue = str | int | float | bool
+
+
+class HardwareModel(_Strict):
+    """A product a site may buy, written once for the region (a line of the procurement catalogue).
+
+    `rack_units` and `power_w` are per unit; a `rack` offers `capacity_u`, a `ups` offers
+    `capacity_w`, and the plan checks that what a site buys fits in them.
+    """
+
+    kind: EquipmentKind
+    model: str = Field(description="make and model, or the tender's wording")
+    specs: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")], SpecValue] = Field(
+        default_factory=dict)
+    rack_units: Annotated[int, Field(ge=0, le=48)] = 0
+    power_w: Annotated[int, Field(ge=0)] = 0
+    capacity_u: Annotated[int, Field(ge=0, le=60)] = 0
+    capacity_w: Annotated[int, Field(ge=0)] = 0
+    unit_price: Annotated[float, Field(ge=0)] | None = None
+
+
+class Equipment(_Strict):
+    """One line of a site's bill of materials. A line that names `hosts` is the servers those hosts
+    run on (its quantity is their number); other lines give a `quantity` (default 1)."""
+
+    model: Name
+    quantity: Annotated[int, Field(ge=1, le=1000)] | None = None
+    hosts: list[Name] = Field(default_factory=list)
+    purpose: str = ""
+
+    @property
+    def count(self) -> int:
+        return len(self.hosts) if self.hosts else (self.quantity or 1)
 
 
 class Site(_Strict):
@@ -276,6 +313,10 @@ class RegionSpec(_Strict):
     rules: dict[Name, Rule] = Field(default_factory=dict)
     backup_policies: dict[Name, BackupPolicy] = Field(default_factory=dict)
     slos: dict[Name, SLO] = Field(default_factory=dict)
+    hardware: dict[Name, HardwareModel] = Field(
+        default_factory=dict, description="the procurement catalogue: products sites may buy")
+    equipment: dict[Name, dict[Name, Equipment]] = Field(
+        default_factory=dict, description="per site: servers, switches, firewall, VPN device, UPS, racks it buys")
 
 
 SECTIONS = tuple(RegionSpec.model_fields)
