@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, stderr, stdout
-from infra.plans.board import Board, build_board
+from infra.plans.board import Board, build_board, write_board_html
 from infra.plans.checklist import require_county
-from infra.plans.render import FORMATS, environment, run_render
+from infra.plans.render import FORMATS, run_render
 from infra.plans.revision import parse_date
 from infra.plans.store import save_latest
 from infra.plans.verify import AcceptanceReport, ItemResult, run_verify, write_report
@@ -67,7 +67,7 @@ def render(
 
 def _progress(item: ItemResult) -> None:
     mark = "[green]pass[/]" if item.passed else "[bold red]FAIL[/]"
-    stderr.print(f"  {mark} {item.id:<24} {item.reason}", highlight=False)
+    stderr.print(f"  {mark} {item.id:<20} {item.reason}", highlight=False, soft_wrap=True)
 
 
 def _report_table(report: AcceptanceReport) -> Table:
@@ -107,7 +107,8 @@ def verify(
         stderr.print(f"wrote {html} and {js}")
     if not report.passed:
         for i in report.failed:
-            stderr.print(f"error: {i.id} failed: {i.reason}", style="bold red", markup=False, highlight=False)
+            stderr.print(f"error: {i.id} failed: {i.reason}", style="bold red", markup=False, highlight=False,
+                         soft_wrap=True)
         stderr.print("  fix: correct what each failed item names, then run plan verify again", markup=False)
         raise typer.Exit(Exit.ERROR)
 
@@ -139,8 +140,7 @@ def board(
     reg = region_from(ctx, region)
     the_board = build_board(reg)
     if html is not None:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(environment().get_template("board.html.j2").render(b=the_board))
+        write_board_html(the_board, html)
     if is_json(ctx):
         emit_json(the_board.as_dict())
     else:

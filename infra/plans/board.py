@@ -9,9 +9,11 @@ another model revision is shown as such (the county should verify again).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from infra.plans.checklist import checklist
+from infra.plans.render import environment
 from infra.plans.revision import model_revision
 from infra.plans.store import load_latest
 from inventories.model import Region
@@ -101,3 +103,10 @@ def build_board(region: Region) -> Board:
                              report.model_revision if report else None,
                              bool(report and report.model_digest == revision.digest), cells))
     return Board(region.name, revision.label, rows)
+
+
+def write_board_html(board: Board, path: Path) -> Path:
+    """The board as one offline page (the city's printout)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(environment().get_template("board.html.j2").render(b=board))
+    return path

@@ -61,7 +61,7 @@ class NetworkRow:
     purpose: str
     vlan: str
     gateway: str
-    usable: str  # first - last usable address
+    usable: str  # addresses left for hosts: after the gateway, up to the last
     assigned: list[tuple[str, str]]  # (address, host)
 
 
@@ -117,7 +117,10 @@ class CountyPlan:
 
 
 def _specs_text(specs: dict[str, object]) -> str:
-    return "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in specs.items())
+    def text(v: object) -> str:
+        return ("yes" if v else "no") if isinstance(v, bool) else str(v)
+
+    return "; ".join(f"{k.replace('_', ' ')} {text(v)}" for k, v in specs.items())
 
 
 def _bom(region: Region, sites: list[str]) -> list[BomLine]:
@@ -169,8 +172,9 @@ def _networks(region: Region, sites: list[str]) -> list[NetworkRow]:
                                if ref.site_name == site and net_name in ref.spec.addresses),
                               key=lambda x: IPv4Address(x[0]))
             hosts_ = list(net.cidr.hosts())
+            free = f"{hosts_[1]} – {hosts_[-1]}" if len(hosts_) > 2 else "—"
             rows.append(NetworkRow(site, net_name, str(net.cidr), net.purpose, str(net.vlan or "untagged"),
-                                   str(region.gateway(net)), f"{hosts_[0]} – {hosts_[-1]}", assigned))
+                                   str(region.gateway(net)), free, assigned))
     return rows
 
 

@@ -34,11 +34,12 @@ def _ssh_config_user(config_text: str, host: str) -> str | None:
     return None
 
 
-def _control_path(region: Region) -> str:
-    """One ssh connection per host for a whole verify run (testinfra sets ControlMaster=auto)."""
+def _control_path(region: Region, host: str) -> str:
+    """One ssh connection per host for a whole verify run (testinfra sets ControlMaster=auto).
+    A plain path: testinfra %-formats the command, so ssh's own `%C` tokens cannot pass."""
     d = region_state_dir(region.name) / "ssh-mux"
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return str(d / "%C")
+    return str(d / host)
 
 
 def connect(region: Region, host: str) -> Any:
@@ -54,9 +55,9 @@ def connect(region: Region, host: str) -> Any:
                              f"run `hcops infra up --region {region.name}`")
         user = _ssh_config_user(config.read_text(), host) or outputs.ssh_user
         return testinfra.get_host(f"ssh://{host}", ssh_config=str(config), sudo=user != "root",
-                                  controlpath=_control_path(region))
+                                  controlpath=_control_path(region, host))
     addr = outputs.hosts[host].ssh_address
-    kwargs: dict[str, Any] = {"sudo": outputs.ssh_user != "root", "controlpath": _control_path(region)}
+    kwargs: dict[str, Any] = {"sudo": outputs.ssh_user != "root", "controlpath": _control_path(region, host)}
     if outputs.ssh_private_key:
         kwargs["ssh_identity_file"] = str(outputs.ssh_private_key)
     return testinfra.get_host(f"ssh://{outputs.ssh_user}@{addr}", **kwargs)
