@@ -30,10 +30,12 @@ def render(
     county: str | None = typer.Option(None, "--county", "-c", help="The county to write the plan for."),
     all_counties: bool = typer.Option(False, "--all", help="Every county of the region, plus index.html."),
     fmt: list[str] = typer.Option(["html"], "--format", "-f",
-                                  help=f"{', '.join(FORMATS)} (repeatable; pdf needs Debian's chromium)."),
+                                  help=f"{', '.join(FORMATS)} (repeatable or comma-separated; pdf needs "
+                                  "Debian's chromium)."),
     out: Path = OUT_OPTION,
-    date: str | None = typer.Option(None, "--date", help="Cover date YYYY-MM-DD (default: the model's last "
-                                    "commit date), so the same model gives the same bytes."),
+    date: str | None = typer.Option(None, "--date", help="Cover date YYYY-MM-DD (default: the date of the "
+                                    "region's last commit, or its newest file when uncommitted), so the same "
+                                    "model gives the same bytes."),
 ) -> None:
     """Write a county's plan: bill of materials, IP plan, line, flows, steps, checklist, topology.
 
