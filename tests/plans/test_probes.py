@@ -112,3 +112,13 @@ def test_pdf_print_stamps_become_the_cover_date() -> None:
     out = normalise_pdf(raw, date(2025, 3, 4))
     assert out == b"<< /CreationDate (D:20250304000000+00'00') /ModDate (D:20250304000000+00'00') >>"
     assert len(out) == len(raw)
+
+
+def test_the_login_decides_sudo_from_the_ssh_config() -> None:
+    from infra.plans.hosts import _ssh_config_user
+
+    config = ("Host db1 10.231.1.11\n  HostName 10.231.1.11\n  User hcops-auto\n  BatchMode yes\n"
+              "Host app1 10.231.2.10\n  HostName 10.231.2.10\n  User root\n")
+    assert _ssh_config_user(config, "db1") == "hcops-auto"  # a named automation account: checks run with sudo
+    assert _ssh_config_user(config, "app1") == "root"
+    assert _ssh_config_user(config, "zbx1") is None
