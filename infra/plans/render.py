@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from infra.plans.document import CountyPlan, county_plan
 from infra.plans.revision import ModelRevision, hcops_version, model_revision
@@ -35,10 +36,19 @@ def money(value: float | None) -> str:
     return f"{value:,.0f}"
 
 
+_BACKTICKS = re.compile(r"`([^`]+)`")
+
+
+def inline_code(text: str) -> Markup:
+    """Steps are written with `commands` in backticks (as Markdown shows them); HTML gets <code>."""
+    return Markup(_BACKTICKS.sub(r"<code>\1</code>", str(escape(text))))  # noqa: S704 (escaped first)
+
+
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html.j2"]),
                       undefined=StrictUndefined, trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
     env.globals["money"] = money
+    env.filters["code"] = inline_code
     env.globals["css"] = (TEMPLATES / "style.css").read_text()
     return env
 

@@ -121,6 +121,7 @@ def test_html_is_self_contained_offline(rendered) -> None:  # type: ignore[no-un
     refs = re.findall(r"""(?:src|href)\s*=\s*["']?([^"' >]+)""", html)
     assert refs == []  # nothing loaded from anywhere: no scripts, images, stylesheets or fonts
     assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "`" not in html and "<code>hcops deploy --region example-city --limit ruijin-fe1</code>" in html
 
 
 def png_size(path: Path) -> tuple[int, int]:
