@@ -25,6 +25,7 @@ class BoardCell:
     state: str  # "pass", "fail" or "missing"
     checked_at: str | None
     reason: str
+    current: bool = True  # checked against the model as it is now
 
 
 @dataclass
@@ -65,8 +66,8 @@ class BoardRow:
                 "verified_at": self.verified_at, "model_revision": self.model_revision,
                 "current_model": self.current_model, "items": len(self.cells), "passed": self.passed,
                 "failed": self.failed, "missing": self.missing,
-                "results": {c.id: {"state": c.state, "checked_at": c.checked_at, "reason": c.reason}
-                            for c in self.cells}}
+                "results": {c.id: {"state": c.state, "checked_at": c.checked_at, "reason": c.reason,
+                                   "current_model": c.current} for c in self.cells}}
 
 
 @dataclass
@@ -98,10 +99,11 @@ def build_board(region: Region) -> Board:
             if got is None:
                 cells.append(BoardCell(item.id, "missing", None, "not checked yet"))
             else:
-                cells.append(BoardCell(item.id, "pass" if got.passed else "fail", got.checked_at, got.reason))
+                cells.append(BoardCell(item.id, "pass" if got.passed else "fail", got.checked_at, got.reason,
+                                       got.model_digest == revision.digest))
         rows.append(BoardRow(county, region.county_sites(county), report.finished_at if report else None,
                              report.model_revision if report else None,
-                             bool(report and report.model_digest == revision.digest), cells))
+                             bool(report) and all(c.current for c in cells if c.state != "missing"), cells))
     return Board(region.name, revision.label, rows)
 
 

@@ -37,6 +37,7 @@ class ItemResult:
     evidence: dict[str, Any]
     checked_at: str
     seconds: float
+    model_digest: str = ""  # the model this item was checked against (results merge across runs)
 
 
 @dataclass
@@ -113,7 +114,7 @@ def run_verify(region: Region, county: str, only: list[str] | None = None,
         except HcopsError as exc:
             outcome = Outcome(False, exc.message, {})
         res = ItemResult(item.id, item.kind, item.title, item.host, item.expect, outcome.passed, outcome.reason,
-                         outcome.evidence, _now(), round(time.monotonic() - started, 2))
+                         outcome.evidence, _now(), round(time.monotonic() - started, 2), revision.digest)
         report.items.append(res)
         if progress:
             progress(res)

@@ -107,3 +107,36 @@ def test_server_lines_name_their_own_hosts(tmp_path: Path) -> None:
     assert "equipment.dayu.collector-server.model: 'rack-42u' is a rack, not a server" in text
     assert "equipment.dayu.collector-server.hosts[1]: host 'anyuan-fe1' is not in site 'dayu'" in text
     assert "quantity 2 but 2 host(s)" not in text  # consistent quantity is fine
+
+
+def test_board_merges_runs_per_item_and_flags_results_from_another_model(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.plans.board import build_board
+    from infra.plans.checklist import checklist
+    from infra.plans.revision import model_revision
+    from infra.plans.store import save_latest
+    from infra.plans.verify import AcceptanceReport, ItemResult
+
+    monkeypatch.setenv("HCOPS_STATE_DIR", str(tmp_path / "state"))
+    city = load_region("example-city")
+    digest = model_revision(city).digest
+    items = checklist(city, "dayu")
+
+    def run(when: str, results: dict[str, bool], model: str = digest) -> None:
+        save_latest(AcceptanceReport("example-city", "dayu", when, when, "rev", model, "0", [
+            ItemResult(i.id, i.kind, i.title, i.host, i.expect, results[i.id], "ok" if results[i.id] else "broken",
+                       {}, when, 0.1, model) for i in items if i.id in results]))
+
+    run("2026-12-01T08:00:00+00:00", {i.id: True for i in items})
+    row = next(r for r in build_board(city).rows if r.county == "dayu")
+    assert row.ready and row.status == "ready" and row.current_model
+    run("2026-12-01T09:00:00+00:00", {"PORT-dayu-fe1": False})
+    row = next(r for r in build_board(city).rows if r.county == "dayu")
+    assert row.status == "failing" and row.failed == ["PORT-dayu-fe1"]
+    cells = {c.id: c for c in row.cells}
+    assert cells["PORT-dayu-fe1"].checked_at == "2026-12-01T09:00:00+00:00"
+    assert cells["HW-dayu-fe1"].checked_at == "2026-12-01T08:00:00+00:00" and cells["HW-dayu-fe1"].state == "pass"
+    run("2026-12-01T10:00:00+00:00", {"PORT-dayu-fe1": True}, model="0" * 64)
+    row = next(r for r in build_board(city).rows if r.county == "dayu")
+    assert row.ready and not row.current_model  # passed, but one item was checked against another model
+    assert [c.id for c in row.cells if not c.current] == ["PORT-dayu-fe1"]
