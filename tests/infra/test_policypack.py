@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +108,13 @@ def pres_from(r: Any) -> PolicyResource:
     opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
     return PolicyResource(r.type, unknown_checking_proxy({**r.inputs, "id": r.id}), r.urn, r.name, opts, None,
                           None, [], {})
+
+
+def test_the_pack_directory_names_this_environment() -> None:
+    from infra.openstack import automation
+
+    root = Path(automation.policy_pack("pack-test"))
+    assert f"virtualenv: {sys.prefix}" in (root / "PulumiPolicy.yaml").read_text()
+    main = (root / "__main__.py").read_text()
+    assert "from infra.openstack.policypack import run" in main
+    compile(main, "__main__.py", "exec")
