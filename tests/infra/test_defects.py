@@ -18,6 +18,7 @@ from infra.openstack import automation, ops
 from infra.openstack.config import ProgramSettingsError, build_config
 from infra.openstack.graph import PlannedResource, ResourceGraph
 from infra.openstack.mocks import OFFLINE_PROJECT, CloudMocks, OfflinePlan, run_offline
+from infra.openstack.mocks import _mock_id as mock_id
 from infra.openstack.quota import QuotaExceeded, owned_from_deployment
 from infra.openstack.topology import anti_affinity_groups, demand
 from infra.providers import InfraOptions
@@ -358,3 +359,25 @@ def test_keepalived_on_openstack_gets_address_pairs_and_vrrp(make_region: Callab
     assert {r.inputs["remoteIpPrefix"] for r in vrrp} == {
         f"{region.service_address('front', h)}/32" for h in ("app1", "app2")}
     assert plan.schema_findings == []
+
+
+def test_existing_network_and_router_are_used_not_created(make_region: Callable[..., Path]) -> None:
+    """Public clouds often hand out the VPC network: the model names it and the program looks it
+    (and its subnet of the model's cidr) up; a site's `existing_router` takes the new networks."""
+    path = make_region("lab", [*OPENSTACK_LAB,
+                               ("sites.yml", "vpc: {cidr: 10.231.2.0/24, purpose: app, vlan: 201}",
+                                "vpc: {cidr: 10.231.2.0/24, purpose: app, vlan: 201, existing: tenant-vpc}"),
+                               ("sites.yml", "    networks:\n      lan:", "    existing_router: dc-edge\n"
+                                "    networks:\n      lan:")])
+    region = load_region(str(path))
+    plan = run_offline(region, offline_config(region))
+    graph = plan.graph
+    assert plan.schema_findings == []
+    assert {r.name for r in graph.of_kind("Network")} == {"local-dc-lan"}
+    assert {r.name for r in graph.of_kind("Router")} == {"cloud-router"}  # local-dc uses dc-edge
+    looked_up = {(t.split(":")[-1], a.get("name") or a.get("cidr")) for t, a, _ in plan.calls}
+    assert {("getNetwork", "tenant-vpc"), ("getSubnet", "10.231.2.0/24"), ("getRouter", "dc-edge")} <= looked_up
+    subnet_ids = {a["ipAddress"]: a["subnetId"] for p in graph.of_kind("Port") for a in p.inputs["fixedIps"]}
+    assert subnet_ids["10.231.2.10"] == mock_id("subnet", "10.231.2.0/24")  # the looked-up subnet
+    iface = graph.of_kind("RouterInterface")
+    assert len(iface) == 1 and iface[0].inputs["routerId"] == mock_id("router", "dc-edge")
