@@ -38,6 +38,7 @@ def main() -> None:
     from infra.openstack.config import build_config  # noqa: PLC0415
     from infra.openstack.mocks import run_offline  # noqa: PLC0415
     from infra.openstack.policy import PolicyContext, check  # noqa: PLC0415
+    from infra.openstack.stackfile import stack_values  # noqa: PLC0415
     from inventories.loader import load_region  # noqa: PLC0415
     import_s = time.perf_counter() - t0
 
@@ -45,7 +46,7 @@ def main() -> None:
         t = time.perf_counter()
         region = load_region(region_ref)
         t_load = time.perf_counter()
-        cfg = build_config(region.name, {}, offline=True)
+        cfg = build_config(region.name, stack_values(region.name), offline=True)  # strict: schema-checked
         plan = run_offline(region, cfg)
         t_run = time.perf_counter()
         findings = check(plan.graph, PolicyContext.from_region(region, cfg.encrypted_volume_types))
@@ -54,7 +55,8 @@ def main() -> None:
         t_render = time.perf_counter()
         return {"load": t_load - t, "program": t_run - t_load, "policy": t_policy - t_run,
                 "render": t_render - t_policy, "total": t_render - t,
-                "resources": float(len(plan.graph.custom_resources())), "findings": float(len(findings))}
+                "resources": float(len(plan.graph.custom_resources())), "findings": float(len(findings)),
+                "schema_findings": float(len(plan.schema_findings))}
 
     city = [one("example-city") for _ in range(args.runs)]
     tmp = Path(tempfile.mkdtemp(prefix="hcops-bench-lab-"))
@@ -71,7 +73,8 @@ def main() -> None:
         print(f"  {key:<8} {med(city, key):7.3f} s")
     n_city, n_lab = int(med(city, "resources")), int(med(lab, "resources"))
     total = med(city, "total")
-    print(f"  resources {n_city}, policy findings {int(med(city, 'findings'))}")
+    print(f"  resources {n_city}, policy findings {int(med(city, 'findings'))}, "
+          f"schema findings {int(med(city, 'schema_findings'))}")
     print(f"  first run incl. imports: {import_s + city[0]['total']:.2f} s")
     print(f"  per resource: {total / n_city * 1000:.2f} ms")
     print(f"goal {GOAL_S:.0f} s: median total is {total / GOAL_S:.1%} of it ({GOAL_S / total:.0f}x headroom)")

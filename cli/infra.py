@@ -48,7 +48,12 @@ def _run(ctx: typer.Context, region: str | None, op: str, opts: InfraOptions, re
     opts.on_plan = lambda plan: lab_cli.show_plan(plan, opts.json)
     worst: int = Exit.OK
     for provider in providers_of(reg):
-        code = _render(getattr(load_ops(provider), op)(reg, opts), opts.json)
+        if provider == "openstack":  # its engine returns results; cli/infra_openstack.py renders them
+            from cli import infra_openstack  # noqa: PLC0415 (Pulumi loads only when a region uses it)
+
+            code = getattr(infra_openstack, op)(reg, opts)
+        else:
+            code = _render(getattr(load_ops(provider), op)(reg, opts), opts.json)
         if code == Exit.ERROR:
             raise typer.Exit(Exit.ERROR)
         worst = max(worst, code)
@@ -57,11 +62,12 @@ def _run(ctx: typer.Context, region: str | None, op: str, opts: InfraOptions, re
 
 def _summary(ctx: typer.Context, reg: Region, strict: bool) -> None:
     """The offline OpenStack plan in a screenful: resources per site and per type, demand, findings."""
-    ops: Any = load_ops("openstack")
-    from infra.openstack import planview  # noqa: PLC0415 (Pulumi loads only when a region uses it)
+    from infra.openstack import ops, planview  # noqa: PLC0415 (Pulumi loads only when a region uses it)
 
-    plan, findings = ops.offline_plan(reg)
+    checked = ops.offline_check(reg)
+    plan, findings = checked.plan, checked.findings
     data = planview.as_json(plan, reg, findings)
+    data["schema_findings"] = [s.as_dict() for s in checked.schema_findings]
     if is_json(ctx):
         emit_json({k: v for k, v in data.items() if k != "placements"} | {
             "placements": {p: v["counts"] for p, v in data["placements"].items()}})
@@ -88,6 +94,14 @@ def _summary(ctx: typer.Context, reg: Region, strict: bool) -> None:
         out.print(f"policy checks: {plural(len(findings), 'finding')}" if findings else "policy checks: no findings")
         for f in findings:
             out.print(f"  {f}", markup=False, highlight=False, soft_wrap=True)
+        n = len(checked.schema_findings)
+        out.print(f"schema checks: {plural(n, 'finding')}" if n else "schema checks: no findings")
+        for sf in checked.schema_findings:
+            out.print(f"  {sf}", markup=False, highlight=False, soft_wrap=True)
+    if checked.schema_findings:
+        stderr.print(f"error: {plural(len(checked.schema_findings), 'input')} the provider would refuse",
+                     style="bold red")
+        raise typer.Exit(Exit.ERROR)
     if findings and strict:
         stderr.print(f"error: {plural(len(findings), 'policy finding')} and --strict", style="bold red")
         raise typer.Exit(Exit.ERROR)
@@ -156,15 +170,16 @@ def down(
     ctx: typer.Context,
     region: str | None = REGION_OPTION,
     yes: bool = typer.Option(False, "--yes", "-y", help="Confirm removal (required when not interactive)."),
+    backend_url: str | None = BACKEND_OPTION,
 ) -> None:
     """Same as destroy (the lab's word for it)."""
-    _remove(ctx, region, yes)
+    _remove(ctx, region, yes, backend_url)
 
 
 @app.command(epilog=examples("hcops infra status --region lab", "hcops infra status --region lab -o json"))
-def status(ctx: typer.Context, region: str | None = REGION_OPTION) -> None:
+def status(ctx: typer.Context, region: str | None = REGION_OPTION, backend_url: str | None = BACKEND_OPTION) -> None:
     """Hosts with address, state and uptime."""
-    _run(ctx, region, "status", InfraOptions())
+    _run(ctx, region, "status", InfraOptions(backend_url=backend_url))
 
 
 @app.command(epilog=examples("hcops infra refresh --region lab"))

@@ -7,6 +7,8 @@ and the command's options and returning a result object (`OpResult`: an `exit_co
 a bare exit code is still accepted from a provider that prints for itself. Engines never ask:
 `InfraOptions.yes` carries the caller's confirmation decision. Modules are imported only when a
 region uses them, so the lab needs no Pulumi import and the Pulumi program needs no nspawn.
+The OpenStack engine (`infra.openstack.ops`) returns its own result objects, rendered by
+`cli/infra_openstack.py`.
 """
 
 from __future__ import annotations

@@ -84,6 +84,8 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
     all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_model": summary(region)}
     if outputs:
         all_vars["ansible_user"] = outputs.ssh_user
+        if outputs.ssh_user != "root":  # a named admin (cloud hosts): root's login is locked
+            all_vars["ansible_become"] = True
         if outputs.ssh_private_key:
             all_vars["ansible_ssh_private_key_file"] = str(outputs.ssh_private_key)
         all_vars["hcops_vips"] = {k: str(v) for k, v in outputs.vips.items()}

@@ -125,6 +125,7 @@ def _services(region: Region) -> Iterator[Finding]:
                            "put the replica on another host (another site for disaster recovery)")
             if len(set(svc.replicas)) != len(svc.replicas):
                 yield (base + ("replicas",), "a replica is listed twice", "list each replica once")
+            yield from _replicas_reach_primary(region, name, svc)
         elif isinstance(svc, (Nginx, Canary, Oracle)):
             for i, host in enumerate(svc.hosts):
                 yield from _host_ref(region, base + ("hosts", i), host)
@@ -149,6 +150,30 @@ def _services(region: Region) -> Iterator[Finding]:
                 yield (base + ("database",), f"{svc.database!r} is not a mysql service",
                        "name the mysql service the canary writes to")
         yield from _listen_networks(region, name)
+
+
+def _replicas_reach_primary(region: Region, name: str, svc: MySQL) -> Iterator[Finding]:
+    """A replica pulls the binlog from its primary: some rule to the service must let the
+    replica's address reach the MySQL port, or replication never starts (security groups and
+    firewalls are built from the rules alone)."""
+    if svc.primary not in region.hosts:
+        return
+    sources = [nets for rule in region.spec.rules.values()
+               if rule.to == name and (not rule.ports or svc.port in rule.ports)
+               and (nets := parse_source(region, rule.source)) is not None]
+    for i, rep in enumerate(svc.replicas):
+        if rep not in region.hosts or rep == svc.primary:
+            continue
+        try:
+            addr = region.service_address(name, rep)
+        except (KeyError, ValueError, StopIteration):
+            continue  # the host's addresses are broken: reported by the host checks
+        if not any(addr in net for nets in sources for net in nets):
+            site, net = region.hosts[rep].site_name, region.service_network(name, rep)
+            yield (("services", name, "replicas", i),
+                   f"replica {rep} ({addr}) cannot reach its primary {svc.primary} on {svc.port}: "
+                   f"no rule to {name} allows it",
+                   f"add a rule `from: {site}.{net}` `to: {name}`")
 
 
 def _listen_networks(region: Region, name: str) -> Iterator[Finding]:

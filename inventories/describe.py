@@ -38,6 +38,7 @@ def summary(region: Region) -> dict[str, Any]:
                                  "hosts": {h: str(region.service_address(name, h))
                                            for h in region.service_hosts(name)},
                                  "spec": svc.model_dump(mode="json", by_alias=True),
+                                 "vip_mechanism": region.vip_mechanism(name),
                                  "allowed_from": _allowed_from(region, name)}
         if isinstance(svc, ObjectStorage):
             entry["buckets"] = {b: spec.model_dump() for b, spec in svc.buckets.items()}

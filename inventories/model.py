@@ -183,6 +183,19 @@ class Region:
                 return name
         return None
 
+    def vip_mechanism(self, service: str) -> str | None:
+        """Who holds an nginx service's VIP: one mechanism per service, never two claiming it.
+
+        `auto`: the provider's load balancer (Octavia) where the hosts' site is on OpenStack,
+        keepalived (VRRP) where hcops owns the L2 (the lab, hosts on their own switches)."""
+        svc = self.spec.services.get(service)
+        if not isinstance(svc, Nginx) or svc.vip is None:
+            return None
+        if svc.vip_via != "auto":
+            return svc.vip_via
+        providers = {self.hosts[h].site.provider for h in svc.hosts if h in self.hosts}
+        return "octavia" if providers == {"openstack"} else "keepalived"
+
     def gateway(self, network: Network) -> IPv4Address:
         """The first usable address of a network is its gateway (bridge or router port)."""
         return network.cidr.network_address + 1

@@ -49,6 +49,11 @@ class Network(_Strict):
     cidr: IPv4Network
     purpose: Purpose
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
+    existing: str | None = Field(
+        default=None,
+        description="OpenStack: name of an existing Neutron network to use (its subnet with this cidr) "
+                    "instead of creating one; public clouds often hand out the VPC network",
+    )
 
 
 class Size(_Strict):
@@ -74,6 +79,8 @@ class Host(_Strict):
     addresses: dict[Name, IPv4Address]
     os: Literal["debian12", "ubuntu22", "oraclelinux8", "rhel8", "rhel9"] = "debian12"
     reliability: Reliability | None = None
+    availability_zone: str | None = Field(
+        default=None, description="OpenStack: the availability zone the host (and its volumes) go to")
 
     @model_validator(mode="after")
     def _size_or_flavor(self) -> Host:
@@ -127,6 +134,8 @@ class Site(_Strict):
     description: str = ""
     networks: dict[Name, Network]
     hosts: dict[Name, Host] = Field(default_factory=dict)
+    existing_router: str | None = Field(
+        default=None, description="OpenStack: name of an existing router the site's new networks attach to")
 
 
 class Link(_Strict):
@@ -206,6 +215,11 @@ class Nginx(_Service):
     listeners: Annotated[list[Listener], Field(min_length=1)]
     pools: dict[Name, Pool]
     public: bool = True
+    vip_via: Literal["auto", "keepalived", "octavia"] = Field(
+        default="auto",
+        description="who holds the VIP: `auto` = Octavia where the hosts' site is on OpenStack, keepalived "
+                    "elsewhere (the lab, hosts that own their L2); one mechanism per service, never both",
+    )
 
 
 class Canary(_Service):

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import pulumi
 
 from infra.openstack.topology import Side
 from infra.state import region_state_dir
@@ -36,6 +39,20 @@ DEFAULT_IMAGES = {
 }
 OFFLINE_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOFFLINEPREVIEWKEYNOTUSEDFORANYHOST offline-preview"
 OFFLINE_S3_ENDPOINT = "https://s3.offline-preview.invalid"
+
+
+class ProgramSettingsError(pulumi.RunError):
+    """A setting the program cannot run without: the message says which, `hint` how to set it.
+
+    A `pulumi.RunError`, so a run under the Pulumi CLI prints the message instead of a Python
+    traceback; `hcops` turns it into its error line with `fix:`."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(f"{message}. fix: {hint}")
+        self.message, self.hint = message, hint
+
+
+SIDE_KEYS: dict[Side, str] = {"private": "privateCloud", "public": "publicCloud"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,20 @@ class SideConfig:
     boot_volume_gb: int = 20
     images: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     dns_nameservers: tuple[str, ...] = ()
+    key: str = "privateCloud"  # the stack-config key this side is read from (for messages)
+    # Sizes -> the cloud's flavor names (`48c112g: c6.12xlarge.2`): real clouds sell fixed
+    # shapes, rarely one with exactly the model's vCPU and RAM. `exact` asks Nova for a flavor
+    # with exactly that vCPU/RAM (private clouds that define their own flavors).
+    flavors: dict[str, str] = field(default_factory=dict)
+    flavor_lookup: Literal["map", "exact"] = "map"
+    image_ids: dict[str, str] = field(default_factory=dict)  # os -> pinned image id
+    ntp_servers: tuple[str, ...] = ()
+    # link name -> address of the cloud's attachment point (VPN / dedicated-line gateway) in this
+    # side's sites, where no `gateway` host of the model terminates the link.
+    link_gateways: dict[str, str] = field(default_factory=dict)
+
+    def resolvers(self) -> tuple[list[IPv4Address], list[IPv4Address]]:
+        return [IPv4Address(a) for a in self.dns_nameservers], [IPv4Address(a) for a in self.ntp_servers]
 
     @property
     def fip_pool(self) -> str:
@@ -72,10 +103,28 @@ class SideConfig:
         return {k: v for k, v in args.items() if v is not None}
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any], env_cloud: str | None) -> SideConfig:
+    def from_mapping(cls, data: dict[str, Any], env_cloud: str | None, *, key: str = "privateCloud",
+                     offline: bool = False) -> SideConfig:
         images = dict(DEFAULT_IMAGES)
         images.update({str(k): str(v) for k, v in (data.get("images") or {}).items()})
+        flavors = {str(k): str(v) for k, v in (data.get("flavors") or {}).items()}
+        # Without a map an offline preview still runs (mock flavors); a real run says which size
+        # has no flavor.
+        lookup = str(data.get("flavorLookup") or ("exact" if offline and not flavors else "map"))
+        if lookup not in ("map", "exact"):
+            raise ProgramSettingsError(f"hcops:{key}.flavorLookup is {lookup!r}", "use `map` or `exact`")
+        try:
+            ntp = tuple(str(IPv4Address(str(a))) for a in data.get("ntpServers") or ())
+            dns = tuple(str(IPv4Address(str(a))) for a in data.get("dnsNameservers") or ())
+        except ValueError as exc:
+            raise ProgramSettingsError(f"hcops:{key}: {exc}", "give DNS and NTP servers as IPv4 addresses") from None
         return cls(
+            key=key,
+            flavors=flavors,
+            flavor_lookup="exact" if lookup == "exact" else "map",
+            image_ids={str(k): str(v) for k, v in (data.get("imageIds") or {}).items()},
+            ntp_servers=ntp,
+            link_gateways={str(k): str(v) for k, v in (data.get("linkGateways") or {}).items()},
             cloud=data.get("cloud") or env_cloud,
             auth_url=data.get("authUrl"),
             region_name=data.get("region"),
@@ -88,7 +137,7 @@ class SideConfig:
             volume_type=str(data.get("volumeType", "encrypted")),
             boot_volume_gb=int(data.get("bootVolumeGb", 20)),
             images=images,
-            dns_nameservers=tuple(str(d) for d in data.get("dnsNameservers") or ()),
+            dns_nameservers=dns,
         )
 
 
@@ -110,6 +159,9 @@ class ProgramConfig:
     bucket_prefix: str = ""
     quota_preflight: bool = False
     encrypted_volume_types: frozenset[str] = frozenset({"encrypted"})
+    # What the stack already holds per side (Demand field -> count), from its state: the quota
+    # preflight gives it back before comparing usage with the limits.
+    owned: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def side(self, side: Side) -> SideConfig:
         return self.sides.get(side) or SideConfig()
@@ -134,14 +186,19 @@ def _s3_from(data: dict[str, Any], region: str, offline: bool) -> S3Config | Non
 def build_config(region: str, values: dict[str, Any], *, offline: bool) -> ProgramConfig:
     """A config from stack-config values (camelCase keys, as `pulumi config` stores them)."""
     sides: dict[Side, SideConfig] = {
-        "private": SideConfig.from_mapping(values.get("privateCloud") or {}, _env_cloud("private")),
-        "public": SideConfig.from_mapping(values.get("publicCloud") or {}, _env_cloud("public")),
+        side: SideConfig.from_mapping(values.get(key) or {}, _env_cloud(side), key=key, offline=offline)
+        for side, key in SIDE_KEYS.items()
     }
     key = values.get("sshPublicKey")
     private_key: Path | None = None
     key_file = values.get("sshPublicKeyFile") or os.environ.get("HCOPS_SSH_PUBLIC_KEY_FILE")
     if key is None and key_file:
-        key = Path(key_file).read_text().strip()
+        try:
+            key = Path(key_file).read_text().strip()
+        except OSError as exc:
+            raise ProgramSettingsError(f"SSH public key file {key_file}: {exc.strerror}",
+                                       "point hcops:sshPublicKeyFile / HCOPS_SSH_PUBLIC_KEY_FILE at a readable "
+                                       ".pub file") from None
         private_key = Path(str(key_file).removesuffix(".pub"))
     if key is None:
         default = region_state_dir(region) / "ssh" / "id_ed25519.pub"
@@ -150,7 +207,9 @@ def build_config(region: str, values: dict[str, Any], *, offline: bool) -> Progr
         elif offline:
             key = OFFLINE_PUBLIC_KEY
     if key is None:
-        raise ValueError("no SSH public key: set hcops:sshPublicKey or HCOPS_SSH_PUBLIC_KEY_FILE")
+        raise ProgramSettingsError("no SSH public key for the hosts' keypairs",
+                                   "set hcops:sshPublicKey or HCOPS_SSH_PUBLIC_KEY_FILE, or run `hcops infra up`, "
+                                   "which generates a key in the region's state directory")
     # Which volume types encrypt is the cloud's fact, stated apart from the types hosts use, so a
     # side configured with a plain type is caught by the policy instead of trusted.
     encrypted = {str(v) for v in values.get("encryptedVolumeTypes") or ("encrypted",)}
@@ -162,16 +221,16 @@ def build_config(region: str, values: dict[str, Any], *, offline: bool) -> Progr
         bucket_prefix=str(values.get("bucketPrefix", f"{region}-")),
         quota_preflight=bool(values.get("quotaPreflight", False)),
         encrypted_volume_types=frozenset(encrypted),
+        owned={str(side): {str(k): int(v) for k, v in (counts or {}).items()}
+               for side, counts in (values.get("owned") or {}).items()},
     )
 
 
 def from_pulumi_config(region: str) -> ProgramConfig:
     """Read the `hcops:*` stack config inside a running Pulumi program."""
-    import pulumi  # noqa: PLC0415  (only a running program has stack config)
-
     cfg = pulumi.Config("hcops")
     values: dict[str, Any] = {}
-    for key in ("privateCloud", "publicCloud", "s3", "encryptedVolumeTypes"):
+    for key in ("privateCloud", "publicCloud", "s3", "encryptedVolumeTypes", "owned"):
         obj = cfg.get_object(key)
         if obj is not None:
             values[key] = obj

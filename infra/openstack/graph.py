@@ -26,6 +26,11 @@ class PlannedResource:
     provider: str = ""
     depends_on: tuple[str, ...] = ()
     custom: bool = True
+    # Resource options that decide whether a replacement or a destroy can go wrong.
+    ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    protect: bool = False
 
     @property
     def kind(self) -> str:

@@ -13,6 +13,7 @@ hosts on the listener's port; the health monitor follows the model pool's `max_f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_openstack as openstack
@@ -45,16 +46,20 @@ def monitor_timing(pool: Pool) -> dict[str, int]:
 
 class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, region: Region, service: str, *, side: SideConfig, vpc: Vpc,
+                 members_ready: Sequence[pulumi.Resource] = (),
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hcops:openstack:LoadBalancer", name, None, opts)
         svc = region.services[service]
         assert isinstance(svc, Nginx) and svc.vip is not None
         net = vip_network(region, service)
         subnet = vpc.subnets[net]
+        # The component's own depends_on does not reach its children: each child that needs the
+        # hosts (the LB itself, so no listener goes live before a member exists) says so.
+        ready = list(members_ready)
         self.lb = openstack.loadbalancer.LoadBalancer(
-            f"{service}-lb", name=f"{region.name}-{service}", vip_subnet_id=subnet.id,
+            f"{service}-lb", name=f"{region.name}-{service}", vip_subnet_id=subnet,
             vip_address=str(svc.vip), admin_state_up=True, tags=[f"hcops-region={region.name}"],
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*ready, *vpc.interfaces_of(net)]))
         self.listeners: list[openstack.loadbalancer.Listener] = []
         self.pools: list[openstack.loadbalancer.Pool] = []
         self.monitors: list[openstack.loadbalancer.Monitor] = []
@@ -75,8 +80,8 @@ class LoadBalancer(pulumi.ComponentResource):
             members = openstack.loadbalancer.Members(
                 key, pool_id=pool.id, members=[openstack.loadbalancer.MembersMemberArgs(
                     name=host, address=str(region.service_address(service, host)), protocol_port=lst.port,
-                    subnet_id=vpc.subnets[region.service_network(service, host)].id) for host in svc.hosts],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[pool]))
+                    subnet_id=vpc.subnets[region.service_network(service, host)]) for host in svc.hosts],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[pool, *ready]))
             timing = monitor_timing(svc.pools[lst.pool])
             http = proto == "HTTP"
             monitor = openstack.loadbalancer.Monitor(
@@ -95,6 +100,6 @@ class LoadBalancer(pulumi.ComponentResource):
             self.floating_ip = openstack.networking.FloatingIp(
                 f"{service}-fip", pool=side.fip_pool, port_id=self.lb.vip_port_id,
                 description=f"public address of {region.name}/{service}",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous, *vpc.interfaces_of(net)]))
         self.register_outputs({"vip": self.lb.vip_address,
                                "public_ip": self.floating_ip.address if self.floating_ip else None})

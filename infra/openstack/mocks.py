@@ -25,6 +25,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.openstack.config import ProgramConfig
 from infra.openstack.graph import PlannedResource, ResourceGraph
 from infra.openstack.program import RegionProgram, build_region
+from infra.openstack.schema import SchemaChecker, SchemaFinding
 from inventories.model import Region
 
 PLACEHOLDER_PUBLIC = IPv4Address("203.0.113.0")  # TEST-NET-3: documentation only, never routed
@@ -34,6 +35,13 @@ GENEROUS_LIMITS = {
     "maxSecurityGroupRules": 100_000, "maxTotalKeypairs": 100,
     "totalInstancesUsed": 0, "totalCoresUsed": 0, "totalRamUsed": 0, "totalServerGroupsUsed": 0,
 }
+# Neutron and Cinder quota data sources publish limits only (no usage); Neutron's defaults are
+# 10 routers, 100 networks/subnets, 500 ports, 10 security groups, 100 rules; Cinder's 10
+# volumes and 1,000 GB.
+GENEROUS_NETWORK_QUOTA = {"router": 1_000, "network": 1_000, "subnet": 1_000, "port": 10_000,
+                          "securityGroup": 1_000, "securityGroupRule": 100_000, "floatingip": 100}
+GENEROUS_VOLUME_QUOTA = {"volumes": 10_000, "gigabytes": 10_000_000}
+OFFLINE_PROJECT = "0ff11e0000000000000000000000000"
 _RUN_LOCK = threading.Lock()  # the Pulumi runtime's settings are process-global
 
 
@@ -49,15 +57,22 @@ class CloudMocks(pulumi_mocks.Mocks):
     """
 
     def __init__(self, limits: dict[str, int] | None = None,
-                 flavors: dict[str, tuple[int, int]] | None = None) -> None:
+                 flavors: dict[str, tuple[int, int]] | None = None,
+                 network_quota: dict[str, int] | None = None,
+                 volume_quota: dict[str, int] | None = None) -> None:
         self.limits = {**GENEROUS_LIMITS, **(limits or {})}
+        self.network_quota = {**GENEROUS_NETWORK_QUOTA, **(network_quota or {})}
+        self.volume_quota = {**GENEROUS_VOLUME_QUOTA, **(volume_quota or {})}
         self.flavors = flavors or {}
+        # Strict as the provider: every registration and invoke is checked against its schema.
+        self.schema = SchemaChecker()
         self.calls: list[tuple[str, dict[str, Any], str]] = []
         self.created: list[str] = []  # resource types, in registration order
         self._next_public = 1
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.created.append(args.typ)
+        self.schema.check_resource(args.typ, args.name, dict(args.inputs))
         kind = args.typ.split(":")[-1]
         state = dict(args.inputs)
         if args.custom is False:  # components have no cloud counterpart
@@ -80,6 +95,7 @@ class CloudMocks(pulumi_mocks.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         self.calls.append((args.token, dict(args.args), args.provider))
+        self.schema.check_invoke(args.token, dict(args.args))
         fn = args.token.split(":")[-1]
         a = args.args
         if fn == "getNetwork":
@@ -94,7 +110,19 @@ class CloudMocks(pulumi_mocks.Mocks):
             name = f"hc.{a.get('vcpus')}c{int(a.get('ram', 0)) // 1024}g"
             return {"id": _mock_id("flavor", name), "name": name, "vcpus": a.get("vcpus"), "ram": a.get("ram")}
         if fn == "getLimitsV2":
-            return {"id": "limits", **self.limits}
+            return {"id": "limits", "projectId": a.get("projectId"), **self.limits}
+        if fn == "getAuthScope":
+            return {"id": str(a.get("name")), "name": a.get("name"), "projectId": OFFLINE_PROJECT,
+                    "projectName": "offline-preview"}
+        if fn == "getQuotaV2":
+            return {"id": f"{a.get('projectId')}/network", "projectId": a.get("projectId"), **self.network_quota}
+        if fn == "getQuotasetV3":
+            return {"id": f"{a.get('projectId')}/volume", "projectId": a.get("projectId"), **self.volume_quota}
+        if fn == "getRouter":
+            return {"id": _mock_id("router", str(a.get("name") or a.get("routerId"))), "name": a.get("name")}
+        if fn == "getSubnet":
+            return {"id": _mock_id("subnet", str(a.get("name") or a.get("subnetId") or a.get("cidr"))),
+                    "name": a.get("name"), "cidr": a.get("cidr"), "networkId": a.get("networkId")}
         raise NotImplementedError(f"the offline mocks do not answer {args.token}")
 
 
@@ -118,7 +146,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             urn=urn, type=request.type, name=request.name,
             inputs=dict(reg.state) if reg else {}, id=reg.id if reg else "",
             parent=request.parent, provider=request.provider.split("::")[-2] if request.provider else "",
-            depends_on=tuple(sorted(deps)), custom=bool(request.custom)))
+            depends_on=tuple(sorted(deps)), custom=bool(request.custom),
+            ignore_changes=tuple(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(getattr(request, "retainOnDelete", False)), protect=bool(request.protect)))
         return response
 
 
@@ -130,6 +160,7 @@ class OfflinePlan:
     public_addresses: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     program: RegionProgram | None = None
+    schema_findings: list[SchemaFinding] = field(default_factory=list)
 
 
 def run_offline(region: Region, cfg: ProgramConfig, mocks: CloudMocks | None = None) -> OfflinePlan:
@@ -141,7 +172,7 @@ def run_offline(region: Region, cfg: ProgramConfig, mocks: CloudMocks | None = N
         SETTINGS.outputs.clear()
         monitor = RecordingMonitor(mocks)
         pulumi_mocks.set_mocks(mocks, project="hcops", stack=region.name, preview=False, monitor=monitor)
-        plan = OfflinePlan(region.name, monitor.graph, calls=mocks.calls)
+        plan = OfflinePlan(region.name, monitor.graph, calls=mocks.calls, schema_findings=mocks.schema.findings)
 
         def program() -> None:
             prog = build_region(region, cfg)

@@ -21,7 +21,8 @@ from inventories.model import Region
 NOTICE = ("OFFLINE PREVIEW: the program ran under Pulumi's mock runtime; no cloud was contacted. "
           "Every resource is shown as to be created; ids and public addresses are placeholders.")
 KIND_ORDER = ("Provider", "Keypair", "ServerGroup", "SecGroup", "SecGroupRule", "Router", "Network", "Subnet",
-              "RouterInterface", "Port", "Volume", "Instance", "LoadBalancer", "Listener", "Pool", "Members",
+              "RouterInterface", "RouterRoute", "Port", "Volume", "Instance", "VolumeAttach",
+              "LoadBalancer", "Listener", "Pool", "Members",
               "Monitor", "FloatingIp", "s3-bucket", "Container")
 
 
@@ -43,6 +44,11 @@ def key_properties(res: PlannedResource, region: Region) -> str:
     k = res.kind
     if k == "SecGroupRule":
         return f"{i.get('direction')} {i.get('protocol') or 'any'}/{_port(res)} {i.get('remoteIpPrefix')}"
+    if k == "RouterRoute":
+        return f"{i.get('destinationCidr')} via {i.get('nextHop')}"
+    if k == "Port" and i.get("allowedAddressPairs"):
+        pairs = ", ".join(p.get("ipAddress", "?") for p in i["allowedAddressPairs"])
+        return ", ".join(ip.get("ipAddress", "?") for ip in i.get("fixedIps") or []) + f" (may send for {pairs})"
     if k == "Subnet":
         return f"{i.get('cidr')} gw {i.get('gatewayIp')}"
     if k == "Port":
@@ -53,7 +59,8 @@ def key_properties(res: PlannedResource, region: Region) -> str:
         ref = region.hosts.get(str(i.get("name")))
         size = (f"{ref.spec.size.vcpu} vCPU/{ref.spec.size.ram_gb} GB" if ref and ref.spec.size
                 else f"flavor {i.get('flavorName')}")
-        grouped = " anti-affinity" if i.get("schedulerHints") else ""
+        grouped = (" anti-affinity" if i.get("schedulerHints") else "") + (
+            f" {i['availabilityZone']}" if i.get("availabilityZone") else "")
         addrs = ", ".join(str(a) for a in ref.spec.addresses.values()) if ref else ""
         return f"{size} {addrs}{grouped}"
     if k == "ServerGroup":
@@ -144,6 +151,14 @@ def render(console: Console, plan: OfflinePlan, region: Region, findings: list[F
         sides.add_row(side, str(d.instances), str(d.vcpu), str(d.ram_mb // 1024), str(d.volumes),
                       str(d.volume_gb), str(d.server_groups))
     console.print(sides)
+    net = Table(title="network asked of each cloud side (Neutron limits)", show_edge=False)
+    for col in ("side", "routers", "networks", "ports", "security groups", "rules", "floating IPs"):
+        net.add_column(col, justify="right" if col != "side" else "left")
+    for side in sides_used(region):
+        d = demand(region, side)
+        net.add_row(side, str(d.routers), str(d.networks), str(d.ports), str(d.security_groups),
+                    str(d.security_group_rules), str(d.floating_ips))
+    console.print(net)
     if findings:
         console.print(f"[bold red]{len(findings)} policy finding(s):[/]")
         for f in findings:

@@ -1,7 +1,8 @@
 """Level-3 (GB/T 22239-2019) and HA rules, checked as plain Python over the resource graph.
 
-CrossGuard policy packs run only under the Pulumi CLI; these checks run wherever the program
-does: after an offline preview, and before `up` contacts a cloud. Each finding names the rule
+The same functions run in two places: after the offline preview (over the mock runtime's
+graph), and inside the CrossGuard policy pack (`policypack.py`) that `hcops infra preview/up`
+hand to the Pulumi engine, over the engine's own view of the stack. Each finding names the rule
 and the resource (its logical name and URN), so a reviewer can find the line that caused it.
 """
 
@@ -52,13 +53,16 @@ def _finding(rule: str, res: PlannedResource, message: str) -> Finding:
 
 
 def _open_to_all(res: PlannedResource) -> bool:
+    """Open to the internet: no source at all, or a prefix reaching into public address space
+    wider than one /24 (0.0.0.0/1 is half the internet, not a named source)."""
     prefix = res.inputs.get("remoteIpPrefix")
     if not prefix:
         return not res.inputs.get("remoteGroupId") and not res.inputs.get("remoteAddressGroupId")
     try:
-        return ip_network(str(prefix), strict=False).prefixlen == 0
+        net = ip_network(str(prefix), strict=False)
     except ValueError:
-        return False
+        return True  # unparseable: the cloud would refuse it anyway; never pass it silently
+    return net.prefixlen == 0 or (not net.is_private and net.prefixlen < 24)
 
 
 def no_sensitive_port_open_to_internet(graph: ResourceGraph, ctx: PolicyContext) -> Iterator[Finding]:
@@ -90,10 +94,14 @@ def ha_pairs_anti_affine(graph: ResourceGraph, ctx: PolicyContext) -> Iterator[F
             hints = inst.inputs.get("schedulerHints") or []
             group_id = next((str(h["group"]) for h in hints if h.get("group")), None)
             group = groups.get(group_id or "")
-            if group is None or "anti-affinity" not in str(group.inputs.get("policies", "")):
+            policies = group.inputs.get("policies") if group is not None else None
+            # Exactly `anti-affinity`: `soft-anti-affinity` lets Nova put both on one hypervisor.
+            strict = policies in ("anti-affinity", ["anti-affinity"])
+            if group is None or not strict:
                 yield _finding("ha-pair-anti-affinity", inst,
-                               f"{host} (HA set of {service}: {', '.join(hosts)}) is in no anti-affinity "
-                               "server group; both copies could land on one hypervisor")
+                               f"{host} (HA set of {service}: {', '.join(hosts)}) is in no (hard) "
+                               f"anti-affinity server group (policy {policies!r}); both copies could land "
+                               "on one hypervisor")
                 placed[host] = None
             else:
                 placed[host] = group_id
@@ -149,13 +157,78 @@ def buckets_versioned_with_lifecycle(graph: ResourceGraph, ctx: PolicyContext) -
             yield _finding("bucket-versioned", container, "container is not versioned")
 
 
+def public_listeners_tls(graph: ResourceGraph, ctx: PolicyContext) -> Iterator[Finding]:
+    """A listener on a load balancer reachable from the internet (a floating IP on its VIP port)
+    speaks TLS (HTTPS pass-through or TERMINATED_HTTPS), never plain HTTP or TCP (8.1.2.2)."""
+    fip_ports = {str(f.inputs.get("portId")) for f in graph.of_kind("FloatingIp")}
+    public_lbs = {lb.id for lb in graph.of_kind("LoadBalancer") if str(lb.inputs.get("vipPortId")) in fip_ports}
+    for lst in graph.of_kind("Listener"):
+        if str(lst.inputs.get("loadbalancerId")) in public_lbs and \
+                str(lst.inputs.get("protocol")) not in ("HTTPS", "TERMINATED_HTTPS"):
+            yield _finding("public-listener-tls", lst, f"public listener speaks {lst.inputs.get('protocol')} on port "
+                           f"{lst.inputs.get('protocolPort')}; use HTTPS (TLS to nginx) or TERMINATED_HTTPS")
+
+
+def provider_verifies_tls(graph: ResourceGraph, ctx: PolicyContext) -> Iterator[Finding]:
+    """No provider skips certificate checks: `insecure` hands the cloud credentials to anyone in
+    the middle."""
+    for prov in graph.resources:
+        if prov.type == "pulumi:providers:openstack" and prov.inputs.get("insecure") in (True, "true"):
+            yield _finding("provider-not-insecure", prov, "provider has `insecure: true`; give it the cloud's CA "
+                           "(`cacertFile`) instead")
+
+
+def no_root_ssh_login(graph: ResourceGraph, ctx: PolicyContext) -> Iterator[Finding]:
+    """Administrators log in as named accounts with sudo, never as root (8.1.4.1): first-boot
+    settings must lock root's SSH login."""
+    for inst in graph.of_kind("Instance"):
+        data = str(inst.inputs.get("userData") or "")
+        if data and not data.startswith("#cloud-config"):
+            continue  # the provider keeps a hash of user_data in its state: nothing to read there
+        if "disable_root: true" not in data:
+            yield _finding("no-root-ssh-login", inst, "first-boot settings leave root's SSH key login open; "
+                           "set `disable_root: true` and log in as the named admin")
+
+
+def ha_pairs_spread_over_zones(graph: ResourceGraph, ctx: PolicyContext) -> Iterator[Finding]:
+    """The hosts of an HA set sit in different availability zones: anti-affinity keeps them off
+    one hypervisor, only zones keep them out of one room's power and network."""
+    instances = {str(r.inputs.get("name", r.name)): r for r in graph.of_kind("Instance")}
+    for service, hosts in ctx.ha_sets:
+        placed = [(h, instances[h]) for h in hosts if h in instances]
+        zones: dict[str, list[str]] = {}
+        for host, inst in placed:
+            zones.setdefault(str(inst.inputs.get("availabilityZone") or "(default zone)"), []).append(host)
+        for zone, members in zones.items():
+            if len(members) > 1:
+                yield _finding("ha-pair-availability-zones", instances[members[1]],
+                               f"HA set of {service}: {', '.join(members)} all in {zone}; give each host its own "
+                               "`availability_zone` in the model")
+
+
 RULES: tuple[Rule, ...] = (
     no_sensitive_port_open_to_internet,
     ha_pairs_anti_affine,
     pools_have_health_monitor,
     volumes_encrypted,
     buckets_versioned_with_lifecycle,
+    public_listeners_tls,
+    provider_verifies_tls,
+    no_root_ssh_login,
+    ha_pairs_spread_over_zones,
 )
+# Rule id (as findings name it) -> rule, for the CrossGuard pack's policy names.
+RULE_NAMES: dict[str, Rule] = {
+    "no-db-or-admin-port-open-to-internet": no_sensitive_port_open_to_internet,
+    "ha-pair-anti-affinity": ha_pairs_anti_affine,
+    "pool-health-monitor": pools_have_health_monitor,
+    "volume-encrypted-type": volumes_encrypted,
+    "bucket-versioned-lifecycle-encrypted": buckets_versioned_with_lifecycle,
+    "public-listener-tls": public_listeners_tls,
+    "provider-not-insecure": provider_verifies_tls,
+    "no-root-ssh-login": no_root_ssh_login,
+    "ha-pair-availability-zones": ha_pairs_spread_over_zones,
+}
 
 
 def check(graph: ResourceGraph, ctx: PolicyContext) -> list[Finding]:

@@ -16,8 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_openstack as openstack
 
-from infra.openstack.compute import HostGroup
-from infra.openstack.config import ProgramConfig
+from infra.openstack.compute import ADMIN_USER, HostGroup
+from infra.openstack.config import ProgramConfig, ProgramSettingsError
 from infra.openstack.loadbalancer import LoadBalancer
 from infra.openstack.quota import preflight
 from infra.openstack.security import BaselineGroups, SecurityGroups
@@ -55,7 +55,7 @@ class CloudSide(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
         self.keypair = openstack.compute.Keypair(
             f"{side}-keypair", name=f"{region.name}-{side}", public_key=cfg.ssh_public_key, opts=child)
-        self.baseline = BaselineGroups(f"{side}-baseline", region, side, opts=child)
+        self.baseline = BaselineGroups(f"{side}-baseline", region, side, cfg.side(side), opts=child)
         self.server_groups: dict[str, openstack.compute.ServerGroup] = {}
         for group in anti_affinity_groups(region):
             if group.side != side:
@@ -76,12 +76,13 @@ class SiteStack(pulumi.ComponentResource):
         side_cfg = cfg.side(side.side)
         child = pulumi.ResourceOptions(parent=self)
         self.vpc = Vpc(f"{site}-vpc", region, site, side_cfg, opts=child)
-        self.security = SecurityGroups(f"{site}-security", region, site, opts=child)
+        self.security = SecurityGroups(f"{site}-security", region, site, side_cfg, opts=child)
         self.hosts = HostGroup(f"{site}-hosts", region, site, side=side_cfg, vpc=self.vpc, security=self.security,
                                baseline=side.baseline, keypair=side.keypair, server_groups=side.server_groups,
                                opts=child)
         self.load_balancers = {
             svc: LoadBalancer(f"{svc}-lb", region, svc, side=side_cfg, vpc=self.vpc,
+                              members_ready=[self.hosts.instances[h] for h in region.service_hosts(svc)],
                               opts=pulumi.ResourceOptions(parent=self, depends_on=[self.hosts]))
             for svc in nginx_services(region, site)}
         self.object_storage = {svc: ObjectStorageBuckets(f"{svc}-storage", region, svc, cfg, opts=child)
@@ -102,13 +103,14 @@ class RegionProgram:
 def build_region(region: Region, cfg: ProgramConfig) -> RegionProgram:
     sites = openstack_sites(region)
     if not sites:
-        raise ValueError(f"region {region.name} has no site with `provider: openstack`")
+        raise ProgramSettingsError(f"region {region.name} has no site with `provider: openstack`",
+                                   "set `provider: openstack` on the sites Pulumi should build")
     prog = RegionProgram()
     for side in sides_used(region):
         prog.sides[side] = CloudSide(side, region, cfg)
     if cfg.quota_preflight:  # all sides first: a shortfall on one side must leave the other untouched
         for side, cloud in prog.sides.items():
-            preflight(region, side, cloud.provider)
+            preflight(region, side, cloud.provider, cfg.owned.get(side), cfg.side(side))
     for cloud in prog.sides.values():
         cloud.build()
     for site_name, site in sites.items():
@@ -142,7 +144,7 @@ def region_outputs(region: Region, cfg: ProgramConfig, prog: RegionProgram) -> p
         if buckets and cfg.s3 is not None:
             s3 = {"endpoint": cfg.s3.endpoint, "region_name": cfg.s3.region_name,
                   "credentials_file": str(cfg.s3.credentials_file), "buckets": buckets}
-        return {"region": region.name, "provider": "openstack", "ssh_user": "root",
+        return {"region": region.name, "provider": "openstack", "ssh_user": ADMIN_USER,
                 "ssh_private_key": str(cfg.ssh_private_key) if cfg.ssh_private_key else None,
                 "hosts": hosts, "vips": vips, "s3": s3}
 

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_openstack as openstack
 
-from infra.openstack.config import ProgramConfig
+from infra.openstack.config import ProgramConfig, ProgramSettingsError
 from infra.openstack.s3bucket import S3Bucket, bucket_props
 from infra.openstack.topology import bucket_retention, retention_days, side_of
 from inventories.model import Region
@@ -58,8 +58,8 @@ class ObjectStorageBuckets(pulumi.ComponentResource):
             tags = {"hcops-region": region.name, "hcops-service": service, "hcops-purpose": spec.purpose}
             if public:
                 if cfg.s3 is None:
-                    raise ValueError(f"bucket {bucket} needs the public cloud's S3 endpoint: "
-                                     "set hcops:s3.endpoint (or HCOPS_S3_ENDPOINT)")
+                    raise ProgramSettingsError(f"bucket {bucket} needs the public cloud's S3 endpoint",
+                                               "set hcops:s3.endpoint (or HCOPS_S3_ENDPOINT)")
                 self.buckets[bucket] = S3Bucket(f"{service}-{bucket}", bucket_props(
                     bucket=real, endpoint=cfg.s3.endpoint, region_name=cfg.s3.region_name,
                     credentials_file=cfg.s3.credentials_file, versioning=spec.versioning,

@@ -92,12 +92,11 @@ def offline_config(region: Region, **values: object) -> ProgramConfig:
 
 @pytest.fixture(scope="session")
 def city_plan(city: Region) -> OfflinePlan:
-    from infra.openstack.mocks import run_offline
+    """example-city as `hcops infra preview --offline` and the checks before `up` run it: through
+    `ops.offline_check`, with the stack file's settings."""
+    from infra.openstack.ops import offline_check
 
-    cfg = offline_config(city, privateCloud={"cloud": "city-dc", "externalNetwork": "provider-ext"},
-                         publicCloud={"cloud": "ecs", "externalNetwork": "internet"},
-                         s3={"endpoint": "https://obs.city.test", "credentialsFile": "/etc/hcops/s3.ini"})
-    return run_offline(city, cfg)
+    return offline_check(city).plan
 
 
 @pytest.fixture(scope="session")

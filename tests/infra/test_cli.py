@@ -16,6 +16,7 @@ from tests.conftest import CliResult
 from tests.infra.conftest import OPENSTACK_LAB
 
 Hcops = Callable[..., CliResult]
+EXAMPLE_CITY_RESOURCES = 494
 
 
 @pytest.fixture
@@ -30,11 +31,12 @@ def test_offline_preview_prints_the_18_county_plan(hcops: Hcops) -> None:
     assert result.code == 2, result.stderr
     out = result.stdout
     assert "OFFLINE PREVIEW" in out and "no cloud was contacted" in out
-    assert "331 resources to create" in out
+    assert f"{EXAMPLE_CITY_RESOURCES} resources to create" in out
     for county in ("zhanggong", "ruijin", "xunwu", "shicheng"):
         assert f"site {county} (county_hospital, 1 hosts)" in out
     assert "VIP 10.50.0.100" in out
     assert "policy checks: no findings" in out
+    assert "schema checks: no findings against pulumi-openstack's schema" in out
     assert "Traceback" not in result.stderr
 
 
@@ -43,7 +45,8 @@ def test_offline_preview_json(hcops: Hcops) -> None:
     assert result.code == 2, result.stderr
     data = json.loads(result.stdout)
     assert data["offline"] is True and "no cloud was contacted" in data["notice"]
-    assert data["total"] == sum(data["counts"].values()) == 331
+    assert data["total"] == sum(data["counts"].values()) == EXAMPLE_CITY_RESOURCES
+    assert data["schema_findings"] == []
     assert data["demand"]["public"]["vcpu"] == 216 and data["demand"]["public"]["ram_gb"] == 480
     sites = [p for p in data["placements"] if p.startswith("site:")]
     assert len(sites) == 20

@@ -19,6 +19,11 @@ def test_preflight_passes_with_room_and_asks_each_side(city: Region) -> None:
     plan = run_offline(city, offline_config(city, quotaPreflight=True), mocks)
     asked = sorted(p.split("::")[-2] for t, _, p in plan.calls if t.endswith("getLimitsV2"))
     assert asked == ["private-cloud", "public-cloud"]
+    # Every quota lookup passes the provider's schema (getLimitsV2 & co. require the project).
+    assert plan.schema_findings == []
+    tokens = {t for t, _, _ in plan.calls}
+    assert {"openstack:networking/getQuotaV2:getQuotaV2", "openstack:blockstorage/getQuotasetV3:getQuotasetV3",
+            "openstack:identity/getAuthScope:getAuthScope"} <= tokens
     assert plan.graph.counts()["Instance"] == 29
 
 
