@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.exceptions import Abort, TyperException
 
-from cli import deploy, drill, failover, infra, interrupts, inventory, lab, monitor
+from cli import audit, deploy, drill, failover, infra, interrupts, inventory, lab, monitor
 from cli.common import (
     Exit,
     Options,
@@ -53,6 +53,7 @@ app.add_typer(monitor.app, name="monitor")
 app.command("deploy", epilog=deploy.EPILOG)(deploy.deploy)
 app.add_typer(failover.app, name="failover")
 app.add_typer(drill.app, name="drill")
+app.add_typer(audit.app, name="audit")
 
 GLOBAL_OPTIONS = ("region", "output", "verbose")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.state import read_outputs
+from infra.state import RegionOutputs, read_outputs
 from inventories.ansible_groups import build
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -128,6 +128,16 @@ def check_limit(region: Region, limit: str) -> None:
             f"{', '.join(sorted(g for g in groups if g.startswith(('role_', 'site_')))[:8])}")
 
 
+def check_host_keys(region: str, outputs: RegionOutputs) -> None:
+    """Deploy checks every host's SSH key against the known_hosts provisioning wrote (never off)."""
+    if outputs.known_hosts is None or not outputs.known_hosts.exists():
+        raise HcopsError(
+            f"region {region!r} has no known_hosts file of its hosts' SSH keys"
+            + (f" ({outputs.known_hosts} is missing)" if outputs.known_hosts else ""),
+            f"rerun `hcops infra up --region {region}` (the lab writes it); for cloud hosts, record each "
+            "host's key from its console log in a known_hosts file and set `known_hosts` in the outputs")
+
+
 def ansible_playbook() -> str:
     local = Path(sys.executable).parent / "ansible-playbook"
     if local.exists():
@@ -167,9 +177,10 @@ def run_deploy(region: Region, *, check: bool = False, diff: bool = False, limit
                tags: str | None = None, extra_vars: list[str] | None = None,
                echo: Callable[[str], None] | None = None, playbook: Path = SITE) -> DeployResult:
     """Run the playbook, streaming each output line to `echo` (stderr by default)."""
-    read_outputs(region.name)  # unprovisioned regions stop here with the fix to apply
+    outputs = read_outputs(region.name)  # unprovisioned regions stop here with the fix to apply
     if limit:
         check_limit(region, limit)
+    check_host_keys(region.name, outputs)
     cmd = build_command(region, check=check, diff=diff, limit=limit, tags=tags, extra_vars=extra_vars,
                         playbook=playbook)
     write = echo or (lambda line: print(line, file=sys.stderr, flush=True))

@@ -42,6 +42,15 @@ class RegionSettings(_Strict):
     )
     admin_ports: list[Port] = Field(default_factory=lambda: [22])
     production: bool = Field(default=False, description="drills here need an explicit --production flag")
+    automation_account: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")] = Field(
+        default="hcops",
+        description="the account Ansible and hcops log in as (key only, audited sudo, no password)",
+    )
+    log_host: Name | None = Field(
+        default=None, description="host that receives every host's audit and auth logs (level-3 8.1.4.3)")
+    log_retention_days: Annotated[int, Field(ge=180)] = 180
+    time_source: Name | None = Field(
+        default=None, description="host that serves time to the region's hosts (default: each network's gateway)")
 
 
 class Network(_Strict):
@@ -248,6 +257,18 @@ class SLO(_Strict):
     window: Literal["month", "quarter", "year"] = "month"
 
 
+PublicKey = Annotated[str, StringConstraints(pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa|sk-\S+) \S+")]
+
+
+class Admin(_Strict):
+    """A named human administrator: logs in with their own key plus a TOTP code (8.1.4.1 d), then
+    uses sudo, which asks for a fresh code."""
+
+    full_name: str = ""
+    ssh_keys: list[PublicKey] = Field(
+        default_factory=list, description="public keys; in a lab region the controller makes one when empty")
+
+
 class RegionSpec(_Strict):
     """Everything a region's files say, merged from all of them."""
 
@@ -258,6 +279,8 @@ class RegionSpec(_Strict):
     rules: dict[Name, Rule] = Field(default_factory=dict)
     backup_policies: dict[Name, BackupPolicy] = Field(default_factory=dict)
     slos: dict[Name, SLO] = Field(default_factory=dict)
+    admins: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")], Admin] = Field(
+        default_factory=dict, description="named human administrators (login names)")
 
 
 SECTIONS = tuple(RegionSpec.model_fields)

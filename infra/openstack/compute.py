@@ -8,6 +8,9 @@ per side by the program, since a server group spans the side's project, not one 
 
 from __future__ import annotations
 
+import functools
+import json
+
 import pulumi
 import pulumi_openstack as openstack
 
@@ -17,16 +20,30 @@ from infra.openstack.vpc import Vpc
 from inventories.model import Region
 
 
-def cloud_config(region: Region, host: str) -> str:
-    """First-boot settings: the model's host name, and root login by key only (as in the lab,
-    so deploy connects the same way to a cloud host and a lab host)."""
+def cloud_config(region: Region, host: str, public_key: str = "") -> str:
+    """First-boot settings: the model's host name and the automation account (key only,
+    passwordless sudo), root locked, as in the lab, so deploy connects the same way to a cloud
+    host and a lab host."""
+    user = region.spec.region.automation_account
+    keys = f"    ssh_authorized_keys: [{json.dumps('restrict,pty ' + public_key.strip())}]\n" if public_key else ""
     return (
         "#cloud-config\n"
         f"hostname: {host}\n"
         f"fqdn: {host}.{region.spec.region.domain}\n"
-        "disable_root: false\n"
+        "disable_root: true\n"
         "ssh_pwauth: false\n"
+        "users:\n"
+        f"  - name: {user}\n"
+        "    gecos: hcops automation (Ansible, hcops; no interactive use)\n"
+        "    shell: /bin/bash\n"
+        "    lock_passwd: true\n"
+        '    sudo: "ALL=(ALL:ALL) NOPASSWD: ALL"\n'
+        + keys
     )
+
+
+def _user_data(region: Region, host: str, public_key: str | None) -> str:
+    return cloud_config(region, host, public_key or "")
 
 
 class HostGroup(pulumi.ComponentResource):
@@ -89,6 +106,7 @@ class HostGroup(pulumi.ComponentResource):
                 networks=[openstack.compute.InstanceNetworkArgs(port=self.ports[host][n].id) for n in nets],
                 metadata={"hcops-region": region.name, "hcops-site": site,
                           "hcops-roles": ",".join(region.host_roles(host))},
-                user_data=cloud_config(region, host), stop_before_destroy=True,
+                user_data=keypair.public_key.apply(functools.partial(_user_data, region, host)),
+                stop_before_destroy=True,
                 flavor_id=flavor_id, flavor_name=spec.flavor, opts=child)
         self.register_outputs({"instance_ids": {h: i.id for h, i in self.instances.items()}})
