@@ -107,7 +107,9 @@ def _parse(out: str, rc: int, err: str) -> HostResult:
 def _probe_env(region: Region) -> str:
     expected = " ".join([region.spec.region.automation_account, *sorted(region.spec.admins)])
     return (f"HCOPS_AUTOMATION={shlex.quote(region.spec.region.automation_account)} "
-            f"HCOPS_EXPECTED_ACCOUNTS={shlex.quote(expected)}")
+            f"HCOPS_EXPECTED_ACCOUNTS={shlex.quote(expected)} "
+            f"HCOPS_LOG_HOST={shlex.quote(region.spec.region.log_host or '')} "
+            f"HCOPS_HOST_COUNT={len(region.hosts)}")
 
 
 def _check_host(region: Region, config: Path, host: str, clauses: list[Clause]) -> dict[str, HostResult]:

@@ -62,14 +62,6 @@ def _admins_named(region: Region) -> tuple[str, str]:
     return "PASS", "admins: " + ", ".join(sorted(region.spec.admins))
 
 
-def _log_host(region: Region) -> tuple[str, str]:
-    settings = region.spec.region
-    if settings.log_host is None:
-        return "FAIL", "region.log_host is not set"
-    return ("FAIL", f"region.log_host is {settings.log_host} (kept {settings.log_retention_days} days), but "
-            "forwarding of audit and auth logs to it is not built yet")
-
-
 CLAUSES: list[Clause] = [
     # ---- 8.1.4.1 identification and authentication
     Clause("8.1.4.1 a", "Unique identity, password complexity and change",
@@ -140,8 +132,14 @@ systemctl -q is-active chrony || { echo "FAIL chrony not running"; exit 0; }
 o=$(chronyc -n tracking 2>/dev/null | awk -F': ' '/System time/{print $2}'); src=$(chronyc -n sources 2>/dev/null | awk '/^\^/{print $1, $2}' | head -2 | tr '\n' ' ')
 [ "${a:-0}" -ge 10 ] && [ "$d" = 700 ] && [ "$e" = 1 ] && echo "PASS num_logs=$a, audit dir $d, immutable; chrony sources: $src offset ${o:-unknown}" || echo "FAIL num_logs=$a dir=$d immutable=$e" """),
     Clause("8.1.4.3 d", "Central audit log kept at least 6 months",
-           "audit and auth logs forwarded to region.log_host, kept region.log_retention_days",
-           "inventories/*/region.yml log_host", model=_log_host),
+           "auth, sudo and audit records forwarded over TLS (rsyslog gtls, region CA) to region.log_host, kept there region.log_retention_days",
+           "baseline: tasks/logging.yml, rsyslog-hcops.conf.j2; inventories/*/region.yml log_host",
+           r"""[ -n "$HCOPS_LOG_HOST" ] || { echo "FAIL region.log_host is not set"; exit 0; }
+systemctl -q is-active rsyslog || { echo "FAIL rsyslog not running"; exit 0; }
+c=/etc/rsyslog.d/60-hcops.conf
+if [ "$(hostname)" = "$HCOPS_LOG_HOST" ]; then r=$(awk '$1=="rotate"{print $2}' /etc/logrotate.d/hcops-central-logs 2>/dev/null); n=$(ls /var/log/hcops-remote 2>/dev/null | wc -l)
+  [ "${r:-0}" -ge 180 ] && [ "$n" -ge "$HCOPS_HOST_COUNT" ] && echo "PASS log host: records of $n hosts in /var/log/hcops-remote, kept $r days" || echo "FAIL log host: rotate=$r, hosts received $n of $HCOPS_HOST_COUNT"
+else grep -q 'StreamDriverMode="1"' $c && grep -q "StreamDriverPermittedPeers=\"$HCOPS_LOG_HOST\"" $c && echo "PASS auth/sudo/audit records forwarded over TLS to $HCOPS_LOG_HOST (disk-queued)" || echo "FAIL no TLS forwarding to $HCOPS_LOG_HOST in $c"; fi"""),
     # ---- 8.1.4.4 intrusion prevention
     Clause("8.1.4.4 a", "Minimal installation", "unneeded network services removed",
            "baseline: baseline_unwanted_packages",
