@@ -172,7 +172,7 @@ set -- $r; if [ "$3" = 1 ]; then out="$out MariaDB socket only (skip_networking:
            "mysql: tasks/security.yml, 61-hcops-security.cnf.j2; mariadb_modules hcops_mariadb_user",
            r"""r=$(mariadb -NBe "SELECT @@encrypt_binlog, @@innodb_encrypt_tables, @@innodb_encrypt_log" 2>/dev/null); set -- $r
 [ "$1" = 1 ] && [ "$2" = ON ] && [ "$3" = 1 ] || { echo "FAIL encrypt_binlog=$1 innodb_encrypt_tables=$2 innodb_encrypt_log=$3"; exit 0; }
-n=0; t=0; for f in $(mariadb -NBe 'SHOW BINARY LOGS' | cut -f1); do t=$((t+1)); mysqlbinlog "/var/lib/mysql/$f" >/dev/null 2>&1 && n=$((n+1)); done
+n=0; t=0; for f in $(mariadb -NBe 'SHOW BINARY LOGS' | cut -f1); do t=$((t+1)); mysqlbinlog "/var/lib/mysql/$f" 2>/dev/null | grep -q 'The rest of the binlog is encrypted' || n=$((n+1)); done
 [ "$n" = 0 ] && echo "PASS binlogs encrypted ($t, none readable offline), InnoDB tables and redo log encrypted" || echo "FAIL binlogs readable offline: $n of $t" """,
            applies=_mysql_hosts),
     Clause("8.1.4.3 e", "Database audit, password checks and lockout",
