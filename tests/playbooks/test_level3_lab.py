@@ -200,7 +200,7 @@ def test_certificate_change_reloads_nginx_and_drops_no_request(deployed: Deploys
 def test_audit_level3_passes_on_every_host_with_honest_na(deployed: Deploys, lab: Lab, hcops,  # type: ignore[no-untyped-def]
                                                          tmp_path: Path) -> None:
     page = tmp_path / "level3.html"
-    r = hcops("audit", "level3", "--region", lab.region_arg, "--html", str(page), "-o", "json")
+    r = hcops("-o", "json", "audit", "level3", "--region", lab.region_arg, "--html", str(page))
     data = json.loads(r.stdout)
     assert set(data["hosts"]) == set(lab.hosts)
     failing = {row["clause"]: {h: v["evidence"] for h, v in row["hosts"].items() if v["status"] == "FAIL"}
