@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.exceptions import Abort, TyperException
 
-from cli import availability, deploy, drill, failover, infra, interrupts, inventory, lab, monitor, plan
+from cli import audit, availability, deploy, drill, failover, infra, interrupts, inventory, lab, monitor, plan
 from cli.common import (
     Exit,
     Options,
@@ -55,6 +55,7 @@ app.add_typer(failover.app, name="failover")
 app.add_typer(drill.app, name="drill")
 app.add_typer(availability.app, name="availability")
 app.add_typer(plan.app, name="plan")
+app.add_typer(audit.app, name="audit")
 
 GLOBAL_OPTIONS = ("region", "output", "verbose")
 

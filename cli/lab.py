@@ -34,10 +34,12 @@ def ssh(ctx: typer.Context, host: str = typer.Argument(..., metavar="HOST", help
     command = list(ctx.args)
     if not command:
         control.ssh(reg, host, "true", timeout=15, check=True)  # fail clearly before exec
-        args = ["ssh", "-F", str(layout.ssh_config), "-t", spec.name]
+        # the automation account's login, then a root shell through sudo (logged), as before
+        args = ["ssh", "-F", str(layout.ssh_config), "-t", spec.name, "--", "sudo", "-i"]
         sys.stdout.flush()
         os.execvp("ssh", args)  # noqa: S606 (interactive shell: hand the terminal to ssh)
-    proc = control.ssh(reg, host, command)
+    # words joined as ssh joins them, so `-- 'a | b'` and `-- a b` both work as with `ssh HOST ...`
+    proc = control.ssh(reg, host, " ".join(command))
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     raise typer.Exit(proc.returncode)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.state import read_outputs
+from infra.state import RegionOutputs, read_outputs, region_state_dir
 from inventories.ansible_groups import build
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -128,6 +128,16 @@ def check_limit(region: Region, limit: str) -> None:
             f"{', '.join(sorted(g for g in groups if g.startswith(('role_', 'site_')))[:8])}")
 
 
+def check_host_keys(region: str, outputs: RegionOutputs) -> None:
+    """Deploy checks every host's SSH key against the known_hosts provisioning wrote (never off)."""
+    if outputs.known_hosts is None or not outputs.known_hosts.exists():
+        raise HcopsError(
+            f"region {region!r} has no known_hosts file of its hosts' SSH keys"
+            + (f" ({outputs.known_hosts} is missing)" if outputs.known_hosts else ""),
+            f"rerun `hcops infra up --region {region}` (the lab writes it); for cloud hosts, record each "
+            "host's key from its console log in a known_hosts file and set `known_hosts` in the outputs")
+
+
 def ansible_playbook() -> str:
     local = Path(sys.executable).parent / "ansible-playbook"
     if local.exists():
@@ -155,9 +165,23 @@ def build_command(region: Region, *, check: bool = False, diff: bool = False, li
     return cmd
 
 
-def deploy_env() -> dict[str, str]:
+FACT_CACHE_SECONDS = 3600
+
+
+def deploy_env(region: str | None = None) -> dict[str, str]:
+    """Ansible's environment; with a region, facts are cached per region for an hour.
+
+    Why per region: scratch copies of the lab share host names (db1, app1) with other addresses,
+    so one cache for all would hand one region's facts to another. A rerun within the hour skips
+    fact gathering (a round trip per host); `HCOPS_FACT_CACHE=0` turns it off.
+    """
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(PLAYBOOKS / "ansible.cfg")
+    if region and env.get("HCOPS_FACT_CACHE", "1") != "0":
+        env.setdefault("ANSIBLE_GATHERING", "smart")
+        env.setdefault("ANSIBLE_CACHE_PLUGIN", "jsonfile")
+        env.setdefault("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(region_state_dir(region) / "facts"))
+        env.setdefault("ANSIBLE_CACHE_PLUGIN_TIMEOUT", str(FACT_CACHE_SECONDS))
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -167,15 +191,16 @@ def run_deploy(region: Region, *, check: bool = False, diff: bool = False, limit
                tags: str | None = None, extra_vars: list[str] | None = None,
                echo: Callable[[str], None] | None = None, playbook: Path = SITE) -> DeployResult:
     """Run the playbook, streaming each output line to `echo` (stderr by default)."""
-    read_outputs(region.name)  # unprovisioned regions stop here with the fix to apply
+    outputs = read_outputs(region.name)  # unprovisioned regions stop here with the fix to apply
     if limit:
         check_limit(region, limit)
+    check_host_keys(region.name, outputs)
     cmd = build_command(region, check=check, diff=diff, limit=limit, tags=tags, extra_vars=extra_vars,
                         playbook=playbook)
     write = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     started = time.monotonic()
     lines: list[str] = []
-    with subprocess.Popen(cmd, cwd=REPO, env=deploy_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    with subprocess.Popen(cmd, cwd=REPO, env=deploy_env(region.name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as proc:
         assert proc.stdout is not None
         for raw in proc.stdout:

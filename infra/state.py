@@ -63,6 +63,7 @@ class RegionOutputs(BaseModel):
     provider: Literal["lab", "openstack"]
     ssh_user: str = "root"
     ssh_private_key: Path | None = None
+    known_hosts: Path | None = Field(default=None, description="the hosts' SSH keys, checked on every connection")
     hosts: dict[str, HostOutput] = Field(default_factory=dict)
     vips: dict[str, IPv4Address] = Field(default_factory=dict, description="service -> VIP")
     s3: S3Output | None = None

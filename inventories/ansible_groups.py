@@ -16,6 +16,9 @@ from inventories.model import Region
 from inventories.probes import probe_targets, prober
 from inventories.schema import Collector, MySQL
 
+OS_FAMILY = {"debian12": "debian", "ubuntu22": "debian", "oraclelinux8": "redhat", "rhel8": "redhat",
+             "rhel9": "redhat"}
+
 
 def group_name(*parts: str) -> str:
     """Ansible group names are identifiers: `site`, `local-dc` -> `site_local_dc`."""
@@ -43,6 +46,10 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
         inv.add(group_name("provider", site.provider), name)
         if site.county:
             inv.add(group_name("county", site.county), name)
+        # which roles may run here: Debian-only roles target `os_family_debian` (defect: apt and
+        # pam-auth-update on an Oracle Linux host)
+        inv.add(group_name("os", ref.spec.os), name)
+        inv.add(group_name("os_family", OS_FAMILY[ref.spec.os]), name)
         for role in region.host_roles(name):
             inv.add(group_name("role", role), name)
         for svc_name in region.host_services(name):
@@ -83,9 +90,12 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
             inv.children[prefix + "s" if prefix != "county" else "counties"] = kids
     all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_model": summary(region)}
     if outputs:
+        # The automation account logs in (key only; root cannot); every task runs as root via sudo.
         all_vars["ansible_user"] = outputs.ssh_user
-        if outputs.ssh_user != "root":  # a named admin (cloud hosts): root's login is locked
-            all_vars["ansible_become"] = True
+        all_vars["ansible_become"] = outputs.ssh_user != "root"
+        if outputs.known_hosts:  # host keys from provisioning, checked on every connection
+            all_vars["ansible_ssh_common_args"] = (f"-o UserKnownHostsFile={outputs.known_hosts} "
+                                                   "-o StrictHostKeyChecking=yes")
         if outputs.ssh_private_key:
             all_vars["ansible_ssh_private_key_file"] = str(outputs.ssh_private_key)
         all_vars["hcops_vips"] = {k: str(v) for k, v in outputs.vips.items()}

@@ -279,6 +279,29 @@ def _admin(region: Region) -> Iterator[Finding]:
         elif any(n.prefixlen == 0 for n in nets):
             yield (path, "admin access open to 0.0.0.0/0 is forbidden by level-3 protection",
                    "name the management network or bastion range admins come from")
+    settings = region.spec.region
+    collectors = [n for n, s in region.services.items() if isinstance(s, Collector)]
+    if collectors and not settings.admin_sources:
+        yield (("region", "admin_sources"),
+               f"the firewall of collector {collectors[0]!r} drops SSH from everywhere when no admin source is "
+               "set: the controller would lock itself out",
+               "set region.admin_sources to the network the controller and admins come from, e.g. [local-dc.lan]")
+    if collectors and 22 not in settings.admin_ports:
+        yield (("region", "admin_ports"), "the collector firewall would drop SSH (port 22), which deploy needs",
+               "add 22 to region.admin_ports")
+    for key in ("log_host", "time_source"):
+        value = getattr(settings, key)
+        if value is not None and value not in region.hosts:
+            yield (("region", key), f"unknown host {value!r}", f"use one of: {', '.join(sorted(region.hosts))}")
+    if settings.automation_account in region.spec.admins:
+        yield (("admins", settings.automation_account),
+               f"{settings.automation_account!r} is the automation account, not a person",
+               "give the admin their own login name")
+    if settings.kind != "lab":
+        for name, admin in region.spec.admins.items():
+            if not admin.ssh_keys:
+                yield (("admins", name, "ssh_keys"), f"admin {name!r} has no ssh key",
+                       "add the admin's public key (only lab regions get generated ones)")
 
 
 def _cron_ok(expr: str) -> bool:

@@ -51,6 +51,11 @@ def summary(region: Region) -> dict[str, Any]:
         "admin": {"sources": sorted({str(n) for src in region.spec.region.admin_sources
                                      for n in parse_source(region, src) or []}),
                   "ports": region.spec.region.admin_ports},
+        "automation_account": region.spec.region.automation_account,
+        "admins": {n: a.model_dump() for n, a in region.spec.admins.items()},
+        "log_host": region.spec.region.log_host,
+        "log_retention_days": region.spec.region.log_retention_days,
+        "time_source": region.spec.region.time_source,
         "totals": region.totals(),
         "sites": sites,
         "links": {n: link.model_dump() for n, link in region.links.items()},

@@ -43,6 +43,15 @@ class RegionSettings(_Strict):
     admin_ports: list[Port] = Field(default_factory=lambda: [22])
     production: bool = Field(default=False, description="drills here need an explicit --production flag")
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    automation_account: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")] = Field(
+        default="hcops",
+        description="the account Ansible and hcops log in as (key only, audited sudo, no password)",
+    )
+    log_host: Name | None = Field(
+        default=None, description="host that receives every host's audit and auth logs (level-3 8.1.4.3)")
+    log_retention_days: Annotated[int, Field(ge=180)] = 180
+    time_source: Name | None = Field(
+        default=None, description="host that serves time to the region's hosts (default: each network's gateway)")
 
 
 class Network(_Strict):
@@ -317,6 +326,18 @@ class SLO(_Strict):
     window: Literal["month", "quarter", "year"] = "month"
 
 
+PublicKey = Annotated[str, StringConstraints(pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa|sk-\S+) \S+")]
+
+
+class Admin(_Strict):
+    """A named human administrator: logs in with their own key plus a TOTP code (8.1.4.1 d), then
+    uses sudo, which asks for a fresh code."""
+
+    full_name: str = ""
+    ssh_keys: list[PublicKey] = Field(
+        default_factory=list, description="public keys; in a lab region the controller makes one when empty")
+
+
 class RegionSpec(_Strict):
     """Everything a region's files say, merged from all of them."""
 
@@ -331,6 +352,8 @@ class RegionSpec(_Strict):
         default_factory=dict, description="the procurement catalogue: products sites may buy")
     equipment: dict[Name, dict[Name, Equipment]] = Field(
         default_factory=dict, description="per site: servers, switches, firewall, VPN device, UPS, racks it buys")
+    admins: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")], Admin] = Field(
+        default_factory=dict, description="named human administrators (login names)")
 
 
 SECTIONS = tuple(RegionSpec.model_fields)

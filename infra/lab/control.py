@@ -36,7 +36,7 @@ def write_ssh_files(layout: Layout) -> None:
         pub = h.root / "etc/ssh/ssh_host_ed25519_key.pub"
         if pub.exists():
             known.append(f"{h.address},{h.name} ssh-ed25519 {hosts.host_public_key(h)}")
-        config.append(f"Host {h.name} {h.address}\n  HostName {h.address}\n  User root\n"
+        config.append(f"Host {h.name} {h.address}\n  HostName {h.address}\n  User {layout.automation_account}\n"
                       f"  IdentityFile {layout.ssh_key}\n  IdentitiesOnly yes\n"
                       f"  UserKnownHostsFile {layout.known_hosts}\n  StrictHostKeyChecking yes\n"
                       f"  BatchMode yes\n  ConnectTimeout 5\n  LogLevel ERROR\n")
@@ -44,10 +44,26 @@ def write_ssh_files(layout: Layout) -> None:
     write_private(layout.ssh_config, "\n".join(config), 0o644)
 
 
-def ssh_args(layout: Layout, host: HostSpec, command: list[str] | str | None = None) -> list[str]:
+def as_root(command: list[str] | str) -> str:
+    """The remote command line that runs `command` with root privileges through sudo.
+
+    The controller logs in as the region's automation account (root cannot log in); sudo runs
+    the command as root, non-interactively, with root's HOME, and logs it. A string is a bash
+    command line, as it was for root's login shell before, so callers' pipes, `&&` and
+    redirections keep their meaning.
+    """
+    if isinstance(command, str):
+        return "sudo -n -H -- /bin/bash -c " + shlex.quote(command)
+    return "sudo -n -H -- " + shlex.join(command)
+
+
+def ssh_args(layout: Layout, host: HostSpec, command: list[str] | str | None = None, *,
+             root: bool = True) -> list[str]:
+    """ssh command line for a lab host; a command runs as root (via sudo) unless `root=False`."""
     args = ["ssh", "-F", str(layout.ssh_config), host.name]
     if command:
-        args += ["--", command if isinstance(command, str) else shlex.join(command)]
+        args += ["--", as_root(command) if root else
+                 (command if isinstance(command, str) else shlex.join(command))]
     return args
 
 
@@ -60,9 +76,11 @@ def _provisioned(layout: Layout) -> None:
 
 def ssh(region: Region, host: str, command: list[str] | str, *, timeout: float = 120,
         check: bool = False, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command on a lab host over ssh, as Ansible and testinfra do.
+    """Run a command on a lab host over ssh with root privileges, as Ansible and testinfra do.
 
-    Secrets go through `stdin`, never the command line (which the host's process list shows).
+    The login is the automation account (key only); the command runs under `sudo` as root, so
+    callers see the same semantics as a root login. Secrets go through `stdin`, never the command
+    line (which the host's process list shows).
     """
     layout = Layout(region)
     spec = layout.host(host)

@@ -162,6 +162,54 @@ def _with_block(path: Path, lines: list[str]) -> str:
     return block + "".join(f"{line}\n" for line in kept)
 
 
+def _drop_block(path: Path) -> bool:
+    """Remove our managed block from a file (what others added stays); True if it was there."""
+    if not path.exists():
+        return False
+    text = path.read_text()
+    if BLOCK_BEGIN not in text or BLOCK_END not in text:
+        return False
+    head, rest = text.split(BLOCK_BEGIN, 1)
+    path.write_text(head + rest.split(BLOCK_END, 1)[1].lstrip("\n"))
+    return True
+
+
+# What the automation key may do: run commands (Ansible, hcops, testinfra), with a pty for
+# `hcops lab ssh`; no port, agent or X11 forwarding, no ~/.ssh/rc.
+AUTOMATION_KEY_OPTIONS = "restrict,pty"
+
+
+def has_account(root: Path, user: str) -> bool:
+    passwd = root / "etc/passwd"
+    return passwd.exists() and any(line.split(":", 1)[0] == user for line in passwd.read_text().splitlines())
+
+
+def ensure_automation_account(root: Path, user: str, authorized_key: str) -> bool:
+    """The account the controller logs in as, made before first boot (cloud-init does it on OpenStack).
+
+    Key only (its password field is `*`), passwordless sudo (every command logged by sudo and, on
+    kernels that audit, by the execve rules), the key file owned by root so the account cannot
+    add keys of its own. The baseline role manages the same account afterwards.
+    """
+    changed = False
+    if not has_account(root, user):
+        run(["useradd", "--root", str(root), "--create-home", "--user-group", "--shell", "/bin/bash",
+             "--comment", "hcops automation (Ansible, hcops; no interactive use)", user],
+            f"create the automation account {user}")
+        run(["usermod", "--root", str(root), "--password", "*", user], f"key-only login for {user}")
+        changed = True
+    ssh_dir = root / "home" / user / ".ssh"
+    ssh_dir.mkdir(parents=True, exist_ok=True)
+    ssh_dir.chmod(0o755)
+    keys = ssh_dir / "authorized_keys"
+    changed |= _write_if_changed(keys, _with_block(keys, [f"{AUTOMATION_KEY_OPTIONS} {authorized_key.strip()}"]),
+                                 0o644)
+    changed |= _write_if_changed(root / "etc/sudoers.d/10-hcops-automation",
+                                 f"# hcops automation account: passwordless sudo, every command logged\n"
+                                 f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n", 0o440)
+    return changed
+
+
 def configure(layout: Layout, host: HostSpec, authorized_key: str) -> bool:
     """Hostname, address, keys and apt proxy inside the host's root; True if anything changed."""
     root = host.root
@@ -177,8 +225,8 @@ def configure(layout: Layout, host: HostSpec, authorized_key: str) -> bool:
     changed |= _write_if_changed(root / "etc/hosts", _with_block(root / "etc/hosts", hosts_lines))
     changed |= _write_if_changed(root / "etc/systemd/network/10-host0.network", network)
     changed |= _write_if_changed(root / "etc/apt/apt.conf.d/01hcops-proxy", proxy)
-    changed |= _write_if_changed(root / "root/.ssh/authorized_keys",
-                                 _with_block(root / "root/.ssh/authorized_keys", [authorized_key.strip()]), 0o600)
+    changed |= ensure_automation_account(root, layout.region.spec.region.automation_account, authorized_key)
+    changed |= _drop_block(root / "root/.ssh/authorized_keys")  # root never logs in (PermitRootLogin no)
     if not (root / "etc/machine-id").read_text().strip():
         (root / "etc/machine-id").write_text(os.urandom(16).hex() + "\n")
         changed = True

@@ -227,6 +227,11 @@ class Layout:
     def alias_prefix(self) -> str:
         return f"hcops:{self.name}:"
 
+    @property
+    def automation_account(self) -> str:
+        """The login of Ansible, hcops and the tests (sudo to root); root itself cannot log in."""
+        return self.region.spec.region.automation_account
+
     # state paths
     @property
     def ssh_dir(self) -> Path:

@@ -280,6 +280,10 @@ def _plan_hosts(layout: Layout, plan: Plan) -> None:
             plan.add("host", name, "repair", f"{where}: restart with the current container settings")
         else:
             plan.add("host", name, "ok", f"{where}: {st.state}")
+        if spec.upper.exists() and not hosts.has_account(spec.root, layout.automation_account):
+            plan.add("access", name, "create", f"login as {layout.automation_account} (sudo), not root")
+    if layout.ssh_config.exists() and f"User {layout.automation_account}\n" not in layout.ssh_config.read_text():
+        plan.add("access", "ssh-config", "create", f"controller logs in as {layout.automation_account}")
 
 
 def _latency_notes(layout: Layout) -> list[str]:
@@ -377,6 +381,8 @@ def _apply(layout: Layout, plan: Plan, progress: Progress = log.info) -> list[st
                 hosts.stop(spec, 30)
             hosts.start(spec)
             booted.append(spec)
+        elif changed and plan.needs("access", name):
+            say(f"host {name}: automation account {layout.automation_account} (key, sudo); root's key removed")
         elif changed:
             say(f"host {name}: configuration rewritten (restart it to apply: stop-host/start-host)")
     _save_journal(layout, journal)
@@ -391,7 +397,8 @@ def _apply(layout: Layout, plan: Plan, progress: Progress = log.info) -> list[st
 
 def _outputs(layout: Layout) -> RegionOutputs:
     region = layout.region
-    out = RegionOutputs(region=region.name, provider="lab", ssh_private_key=layout.ssh_key)
+    out = RegionOutputs(region=region.name, provider="lab", ssh_user=layout.automation_account,
+                        ssh_private_key=layout.ssh_key, known_hosts=layout.known_hosts)
     for name, spec in layout.hosts.items():
         ref = region.hosts[name]
         out.hosts[name] = HostOutput(site=spec.site, ssh_address=spec.address,

@@ -8,6 +8,9 @@ per side by the program, since a server group spans the side's project, not one 
 
 from __future__ import annotations
 
+import functools
+import json
+
 import pulumi
 import pulumi_openstack as openstack
 

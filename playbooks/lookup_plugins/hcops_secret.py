@@ -55,10 +55,14 @@ class LookupModule(LookupBase):  # type: ignore[misc]
         region = self.get_option("region") or (variables or {}).get("hcops_region")
         if not region:
             raise AnsibleLookupError("hcops_secret: no region (set hcops_region or pass region=)")
+        check_mode = bool((variables or {}).get("ansible_check_mode"))
         out: list[str] = []
         for name in terms:
             try:
-                if self.get_option("path"):
+                if check_mode and not self.get_option("path") and not SecretStore(region).exists(name):
+                    # --check creates nothing on the controller: the task reports the change instead
+                    out.append("" if not self.get_option("create") else "(not generated in check mode)")
+                elif self.get_option("path"):
                     out.append(str(SecretStore(region)._path(name)))
                 elif self.get_option("create"):
                     out.append(secret(region, name, self.get_option("kind"), self.get_option("encoding")))

@@ -3,10 +3,15 @@
 
 Idempotent: the password is compared by hash, privileges by parsing SHOW GRANTS, so a rerun with
 the same model reports no change. Check mode reports what would change without changing it.
+
+The password never reaches the server in clear: the module computes its mysql_native_password
+hash on the host and sends `IDENTIFIED BY PASSWORD '<hash>'`, so the binary log (replicated, kept
+for days) and the audit log hold the hash at most, and the binlog itself is encrypted at rest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -71,6 +76,11 @@ def current_grants(rows: list[dict[str, str]]) -> dict[str, frozenset[str]]:
     return grants
 
 
+def native_hash(password: str) -> str:
+    """MariaDB's mysql_native_password hash: '*' + upper hex of SHA1(SHA1(password))."""
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()  # noqa: S324
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -94,8 +104,8 @@ def main() -> None:
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     try:
-        pw = quote(p["password"] or "")
-        rows = run(f"SELECT authentication_string = PASSWORD({pw}) AS pw_ok, ssl_type FROM mysql.user "  # noqa: S608
+        pw = quote(native_hash(p["password"] or ""))
+        rows = run(f"SELECT authentication_string = {pw} AS pw_ok, ssl_type FROM mysql.user "  # noqa: S608
                    f"WHERE User={quote(p['name'])} AND Host={quote(p['host'])}")
         if p["state"] == "absent":
             if rows:
@@ -105,12 +115,12 @@ def main() -> None:
             tls = "REQUIRE SSL" if p["require_ssl"] else "REQUIRE NONE"
             if not rows:
                 actions.append("create")
-                statements.append(f"CREATE USER {account} IDENTIFIED BY {pw} {tls}")
+                statements.append(f"CREATE USER {account} IDENTIFIED BY PASSWORD {pw} {tls}")
                 have: dict[str, frozenset[str]] = {}
             else:
                 if rows[0]["pw_ok"] != "1":
                     actions.append("password")
-                    statements.append(f"ALTER USER {account} IDENTIFIED BY {pw}")
+                    statements.append(f"ALTER USER {account} IDENTIFIED BY PASSWORD {pw}")
                 if (rows[0]["ssl_type"] == "ANY") != p["require_ssl"]:
                     actions.append("tls")
                     statements.append(f"ALTER USER {account} {tls}")
