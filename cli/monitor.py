@@ -8,7 +8,7 @@ unknown host, the first API error during apply).
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, cast
 
 import typer
 from rich import box
@@ -20,7 +20,7 @@ from inventories.model import Region
 from monitoring import maintenance as maint
 from monitoring.client import ZabbixClient, resolve_connection
 from monitoring.diff import Change, Plan
-from monitoring.sla import report
+from monitoring.sla import Period, report
 from monitoring.sync import apply_planned, plan_region
 
 app = typer.Typer(help="Zabbix sync from the region model, maintenance windows, SLAs and error budgets.",
@@ -34,11 +34,19 @@ TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZAB
                             "HCOPS_ZABBIX_USER/PASSWORD, then the region's stored `zabbix-api-token`).")
 TIMEOUT_OPTION = typer.Option(None, "--timeout", min=0.1, help="Seconds to wait for each API answer (default 30).")
 RETRIES_OPTION = typer.Option(None, "--retries", min=0, help="Retries when the API is unreachable (default 4).")
+CA_OPTION = typer.Option(None, "--ca-file", help="CA certificate that signed an https frontend (default: "
+                         "HCOPS_ZABBIX_CA, then the region CA <state>/<region>/pki/ca.crt).")
+ADOPT_OPTION = typer.Option(False, "--adopt", help="Take over objects that carry hcops' marks and the model's "
+                            "keys but are missing from the ownership ledger (a lost state directory).")
+ENABLE_OPTION = typer.Option(False, "--enable-disabled", help="Re-enable hosts an operator disabled in Zabbix "
+                             "(by default an operator's disable stands).")
 
 
-def _connect(reg: Region, url: str | None, token: str | None, timeout: float | None,
-             retries: int | None) -> ZabbixClient:
-    return ZabbixClient.connect(resolve_connection(reg, url, token, timeout, retries))
+def _connect(ctx: typer.Context, reg: Region, url: str | None, token: str | None, timeout: float | None,
+             retries: int | None, ca_file: str | None = None) -> ZabbixClient:
+    client = ZabbixClient.connect(resolve_connection(reg, url, token, timeout, retries, ca_file=ca_file))
+    ctx.call_on_close(client.close)  # a password session is logged out, whatever happens next
+    return client
 
 
 def _short(value: Any) -> str:
@@ -82,6 +90,11 @@ def _show_plan(ctx: typer.Context, plan: Plan) -> None:
     stdout.print(table)
     stdout.print(f"Plan: {counts['create']} to create, {counts['update']} to update, "
                  f"{counts['delete']} to delete, {plan.unchanged} unchanged.")
+    for note in plan.notes:
+        stderr.print(f"note: {note}")
+    if plan.mass_prune:
+        stderr.print(f"[red]warning:[/] this plan deletes {plan.prunes} of the {plan.owned} objects hcops owns; "
+                     "apply refuses it without --allow-prune")
 
 
 @app.command()
@@ -94,11 +107,14 @@ def plan(
     timeout: float | None = TIMEOUT_OPTION,
     retries: int | None = RETRIES_OPTION,
     rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Plan new PSKs for every host."),
+    ca_file: str | None = CA_OPTION,
+    adopt: bool = ADOPT_OPTION,
+    enable_disabled: bool = ENABLE_OPTION,
 ) -> None:
     """Show what apply would change, field by field. Exit 0 no changes, 2 changes, 1 error."""
     reg = region_from(ctx, region)
-    client = _connect(reg, url, token, timeout, retries)
-    planned = plan_region(client, reg, rotate_psk=rotate_psk)
+    client = _connect(ctx, reg, url, token, timeout, retries, ca_file)
+    planned = plan_region(client, reg, rotate_psk=rotate_psk, adopt=adopt, enable_disabled=enable_disabled)
     _show_plan(ctx, planned.plan)
     stderr.print(f"{client.total_calls} API calls")
     raise typer.Exit(Exit.OK if planned.plan.empty else Exit.CHANGES)
@@ -116,11 +132,16 @@ def apply(
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
     rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Generate, send and store a new PSK per host "
                                     "(then redeploy the agents so they use it)."),
+    ca_file: str | None = CA_OPTION,
+    adopt: bool = ADOPT_OPTION,
+    enable_disabled: bool = ENABLE_OPTION,
+    allow_prune: bool = typer.Option(False, "--allow-prune", help="Apply a plan that deletes more than a quarter "
+                                     "of what hcops owns (refused by default: an empty or partial model)."),
 ) -> None:
     """Bring Zabbix in line with the model: creates, updates, prunes hcops' own objects."""
     reg = region_from(ctx, region)
-    client = _connect(reg, url, token, timeout, retries)
-    planned = plan_region(client, reg, rotate_psk=rotate_psk)
+    client = _connect(ctx, reg, url, token, timeout, retries, ca_file)
+    planned = plan_region(client, reg, rotate_psk=rotate_psk, adopt=adopt, enable_disabled=enable_disabled)
     if planned.plan.empty:
         _show_plan(ctx, planned.plan)
         raise typer.Exit(Exit.OK)
@@ -132,7 +153,7 @@ def apply(
         if not typer.confirm("Apply these changes?"):
             stderr.print("nothing applied")
             raise typer.Exit(Exit.ERROR)
-    result = apply_planned(client, planned)
+    result = apply_planned(client, planned, allow_prune=allow_prune)
     if is_json(ctx):
         emit_json({**planned.plan.as_dict(), "applied": result.applied, "psk_sent": result.psk_sent,
                    "api_calls": client.total_calls})
@@ -159,7 +180,7 @@ def maintenance_start(
 ) -> None:
     """Put hosts into maintenance (data is still collected) for N minutes from now."""
     reg = region_from(ctx, region)
-    window = maint.start(_connect(reg, url, token, None, None), reg, _host_list(hosts), reason=reason,
+    window = maint.start(_connect(ctx, reg, url, token, None, None), reg, _host_list(hosts), reason=reason,
                         minutes=minutes)
     if is_json(ctx):
         emit_json(window.as_dict())
@@ -179,7 +200,7 @@ def maintenance_stop(
 ) -> None:
     """End hcops' maintenance windows for these hosts now."""
     reg = region_from(ctx, region)
-    touched = maint.stop(_connect(reg, url, token, None, None), reg, _host_list(hosts))
+    touched = maint.stop(_connect(ctx, reg, url, token, None, None), reg, _host_list(hosts))
     if is_json(ctx):
         emit_json({"ended": [w.as_dict() for w in touched]})
     elif touched:
@@ -198,7 +219,7 @@ def maintenance_list(
 ) -> None:
     """Maintenance windows hcops opened in this region."""
     reg = region_from(ctx, region)
-    windows = maint.active(_connect(reg, url, token, None, None), reg)
+    windows = maint.active(_connect(ctx, reg, url, token, None, None), reg)
     if is_json(ctx):
         emit_json([w.as_dict() for w in windows])
         return
@@ -216,15 +237,15 @@ def sla(
     ctx: typer.Context,
     *,
     region: str | None = REGION_OPTION,
-    period: str = typer.Option("month", "--period", help="month or year"),
+    period: str = typer.Option("month", "--period", help="month, quarter or year"),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
     """Per SLO: uptime, downtime, SLI and error budget left in the current month or year."""
-    if period not in ("month", "year"):
-        raise HcopsError(f"--period {period!r} is not known", "use --period month or --period year")
+    if period not in ("month", "quarter", "year"):
+        raise HcopsError(f"--period {period!r} is not known", "use --period month, quarter or year")
     reg = region_from(ctx, region)
-    rows = report(_connect(reg, url, token, None, None), reg, "month" if period == "month" else "year")
+    rows = report(_connect(ctx, reg, url, token, None, None), reg, cast(Period, period))
     if is_json(ctx):
         emit_json([r.as_dict() for r in rows])
         return

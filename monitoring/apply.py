@@ -456,7 +456,16 @@ class Applier:
             for action, kind, batch in _batches(plan.changes):
                 if action == "delete":
                     ids = [c.actual.id for c in batch if c.actual and c.actual.id]
-                    self.client.call(f"{kind}.delete", ids)
+                    if kind in ("item", "trigger", "httptest"):
+                        # Zabbix deletes these with their host or template item: only what is left.
+                        id_name = ID_FIELDS[kind][:-1]
+                        rows = self.client.call(f"{kind}.get", {"output": [id_name], ID_FIELDS[kind]: ids})
+                        left = {r[id_name] for r in rows}
+                        gone, ids = [i for i in ids if i not in left], [i for i in ids if i in left]
+                        for zid in gone:
+                            self.ledger.remove(kind, zid)
+                    if ids:
+                        self.client.call(f"{kind}.delete", ids)
                     for zid in ids:
                         self.ledger.remove(kind, zid)
                 elif action == "create":

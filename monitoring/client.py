@@ -367,6 +367,10 @@ class _Retryable(Exception):
         self.truncated = truncated
 
     @property
+    def cut_short(self) -> bool:
+        return self.truncated is not None or isinstance(self.exc, http.client.IncompleteRead)
+
+    @property
     def timed_out(self) -> bool:
         return self.exc is not None and _is_timeout(self.exc)
 
@@ -374,7 +378,7 @@ class _Retryable(Exception):
     def short(self) -> str:
         if self.status:
             return f"answered HTTP {self.status}"
-        if self.truncated is not None:
+        if self.cut_short:
             return "sent a truncated answer"
         return "timed out" if self.timed_out else ("dropped the connection" if self.sent else "unreachable")
 
@@ -383,6 +387,9 @@ class _Retryable(Exception):
             return f"the Zabbix API at {url} failed with a server error (HTTP {self.status}: {self.cause})"
         if self.truncated is not None:
             return f"the Zabbix API at {url} sent a truncated answer ({self.truncated} bytes of JSON)"
+        if isinstance(self.exc, http.client.IncompleteRead):
+            got, more = len(self.exc.partial), self.exc.expected
+            return f"the Zabbix API at {url} sent a truncated answer ({got} bytes, {more} more announced)"
         if self.timed_out:
             return f"the Zabbix API at {url} did not answer in time ({self.exc})"
         return f"the Zabbix API at {url} dropped the connection ({self.exc})"
@@ -393,7 +400,7 @@ class _Retryable(Exception):
                     "zabbix_server role, or lower HCOPS_ZABBIX_BATCH")
         if self.status:
             return "read the frontend's PHP and web server logs for the cause"
-        if self.truncated is not None:
+        if self.cut_short:
             return "a proxy or the frontend cut the answer short: check their limits and logs"
         return f"check that the Zabbix frontend runs and the URL is right (from {conn.source})"
 

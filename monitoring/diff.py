@@ -27,6 +27,8 @@ class Change:
     """field -> (current value, desired value); None on the side that does not exist"""
     desired: Obj | None = None
     actual: Obj | None = None
+    duplicate: bool = False
+    """A second owned copy of a key (left by a retried create): its delete is no prune."""
 
     @property
     def rotate_psk(self) -> bool:
@@ -55,7 +57,7 @@ class Plan:
 
     @property
     def prunes(self) -> int:
-        return sum(1 for c in self.changes if c.action == "delete" and not c.key.endswith(")"))
+        return sum(1 for c in self.changes if c.action == "delete" and not c.duplicate)
 
     @property
     def mass_prune(self) -> bool:
@@ -140,7 +142,7 @@ def make_plan(region: str, desired: State, actual: State, lookups: Lookups, rota
         plan.changes += creates + updates
     for kind in reversed(KINDS):
         want, have = desired.objects[kind], actual.objects[kind]
-        plan.changes += [Change("delete", kind, f"{d.key} (duplicate id {d.id})", {}, actual=d)
+        plan.changes += [Change("delete", kind, f"{d.key} (duplicate id {d.id})", {}, actual=d, duplicate=True)
                          for d in actual.duplicates if d.kind == kind]
         plan.changes += [Change("delete", kind, key, {k: (v, None) for k, v in obj.fields.items()}, actual=obj)
                          for key, obj in have.items() if key not in want]
