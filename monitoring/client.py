@@ -169,18 +169,16 @@ class _NoAnswer(Exception):
     """The request was sent, but no complete answer came back."""
 
 
-_PHP_CAUSE = re.compile(r"(PHP )?(Fatal error|Allowed memory size[^<\n]*|Maximum execution time[^<\n]*)[^<\n]*")
+_PHP_CAUSE = re.compile(r"(PHP )?(Fatal error|Allowed memory size|Maximum execution time)[^\n]*")
 
 
 def _server_cause(status: int, body: bytes) -> str:
     """The reason a frontend gives for a 5xx, as far as its body says (PHP's fatal error, mostly)."""
-    text = body.decode("utf-8", errors="replace")
+    text = re.sub(r"<[^>]+>", "", body.decode("utf-8", errors="replace"))
     match = _PHP_CAUSE.search(text)
     if match:
-        return match.group(0).strip()
-    plain = re.sub(r"<[^>]+>", " ", text)
-    plain = " ".join(plain.split())
-    return plain[:200] or "no detail in the answer"
+        return " ".join(match.group(0).split())[:300]
+    return " ".join(text.split())[:200] or f"HTTP {status} with no detail in the answer"
 
 
 class Transport:

@@ -27,7 +27,7 @@ class FaultProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 method = json.loads(body)["method"]
                 proxy.seen[method] += 1

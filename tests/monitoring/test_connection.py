@@ -86,4 +86,10 @@ def test_user_and_password_login(zabbix, hcops, monkeypatch):
     refused = hcops("monitor", "plan", "--region", "lab", "--retries", "0")
     assert refused.code == 1 and "refused the credentials" in refused.stderr
     monkeypatch.setenv("HCOPS_ZABBIX_PASSWORD", "zabbix")
+    def open_sessions() -> int:
+        return int(zabbix.sql("SELECT COUNT(*) FROM sessions WHERE userid=1 AND status=0").strip())
+
+    before = open_sessions()
     assert hcops("monitor", "plan", "--region", "lab").code == 2
+    assert hcops("monitor", "maintenance", "list", "--region", "lab").code == 0
+    assert open_sessions() == before  # each password session was logged out (token sessions need none)

@@ -38,7 +38,8 @@ def test_people_work_in_the_same_zabbix_survives_a_sync(zabbix, hcops, lab_copy)
     zabbix.call("host.create", {"host": "db2-clone", "groups": row["groups"], "tags": row["tags"]})
     # A person's group and SLA named under the region's prefix.
     zabbix.call("hostgroup.create", {"name": "hcops/lab/pacs-team"})
-    zabbix.call("sla.create", {"name": "hcops/lab/pacs-reading", "slo": "99.9", "period": 2, "timezone": "UTC", "effective_date": 1767225600,
+    zabbix.call("sla.create", {"name": "hcops/lab/pacs-reading", "slo": "99.9", "period": 2, "timezone": "UTC",
+                               "effective_date": 1767225600,
                                "service_tags": [{"tag": "pacs", "value": "x"}]})
     # On a managed host: a template, a group, a tag, a secret macro and an SNMP interface of a person.
     icmp = zabbix.call("template.get", {"filter": {"host": "ICMP Ping"}, "output": ["templateid"]})[0]["templateid"]

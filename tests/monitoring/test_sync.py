@@ -68,8 +68,10 @@ def test_plan_apply_and_second_plan_is_empty(zabbix, hcops):
     assert {t["description"] for t in outage} == {"hcops: db1 unreachable (agent silent 3m)", "hcops: db1 MySQL down"}
     web_triggers = zabbix.call("trigger.get", {"hostids": app1["hostid"], "output": ["description", "expression"],
                                                "expandExpression": True, "search": {"description": "hcops front"}})
-    assert {t["description"]: t["expression"] for t in web_triggers}["hcops front https:443 failing"] == (
-        "last(/app1/web.test.fail[hcops front https:443])<>0 and last(/app1/web.test.fail[hcops front https:443],#2)<>0")
+    by_name = {t["description"]: t["expression"] for t in web_triggers}
+    assert by_name["hcops front https:443 failing"] == (
+        "last(/app1/web.test.fail[hcops front https:443])<>0 and "
+        "last(/app1/web.test.fail[hcops front https:443],#2)<>0")
     https = zabbix.call("httptest.get", {"hostids": app1["hostid"], "filter": {"name": "hcops front https:443"},
                                          "output": ["verify_peer", "verify_host"]})[0]
     assert https == {"httptestid": https["httptestid"], "verify_peer": "1", "verify_host": "1"}
