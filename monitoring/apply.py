@@ -354,8 +354,12 @@ class Applier:
         return {"userid": ch.actual.id, **self._user_payload(ch.desired.fields)}
 
     def _action_payload(self, f: dict[str, Any]) -> dict[str, Any]:
-        conditions = [{"conditiontype": t, "operator": op,
-                       "value": self.ids.groups[v] if t == "0" else v} for t, op, v in f["conditions"]]
+        conditions: list[dict[str, Any]] = []
+        for t, op, v in f["conditions"]:
+            condition: dict[str, Any] = {"conditiontype": t, "operator": op}
+            if v:  # "problem is suppressed" takes no value
+                condition["value"] = self.ids.groups[v] if t == "0" else v
+            conditions.append(condition)
         operations = []
         for step_from, step_to, groups, unacked in f["steps"]:
             op: dict[str, Any] = {"operationtype": 0, "esc_step_from": step_from, "esc_step_to": step_to,
