@@ -29,7 +29,7 @@ maintenance_app = typer.Typer(help="Maintenance windows (drills use them).", no_
 app.add_typer(maintenance_app, name="maintenance")
 
 URL_OPTION = typer.Option(None, "--url", help="Zabbix API URL (default: HCOPS_ZABBIX_URL, then the region's "
-                          "zabbix service: http://<server>:<frontend_port>/api_jsonrpc.php).")
+                          "zabbix service: http(s)://<server>:<frontend_port>/api_jsonrpc.php).")
 TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, "
                             "HCOPS_ZABBIX_USER/PASSWORD, then the region's stored `zabbix-api-token`).")
 TIMEOUT_OPTION = typer.Option(None, "--timeout", min=0.1, help="Seconds to wait for each API answer (default 30).")
@@ -42,8 +42,8 @@ ENABLE_OPTION = typer.Option(False, "--enable-disabled", help="Re-enable hosts a
                              "(by default an operator's disable stands).")
 
 
-def _connect(ctx: typer.Context, reg: Region, url: str | None, token: str | None, timeout: float | None,
-             retries: int | None, ca_file: str | None = None) -> ZabbixClient:
+def _connect(ctx: typer.Context, reg: Region, url: str | None, token: str | None,  # noqa: PLR0917
+             timeout: float | None, retries: int | None, ca_file: str | None = None) -> ZabbixClient:
     client = ZabbixClient.connect(resolve_connection(reg, url, token, timeout, retries, ca_file=ca_file))
     ctx.call_on_close(client.close)  # a password session is logged out, whatever happens next
     return client
