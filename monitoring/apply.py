@@ -355,8 +355,8 @@ class Applier:
 
     def _action_payload(self, f: dict[str, Any]) -> dict[str, Any]:
         conditions: list[dict[str, Any]] = []
-        for t, op, v in f["conditions"]:
-            condition: dict[str, Any] = {"conditiontype": t, "operator": op}
+        for t, operator, v in f["conditions"]:
+            condition: dict[str, Any] = {"conditiontype": t, "operator": operator}
             if v:  # "problem is suppressed" takes no value
                 condition["value"] = self.ids.groups[v] if t == "0" else v
             conditions.append(condition)

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -56,8 +57,8 @@ def test_oncall_model_becomes_users_groups_media_and_an_escalating_action(zabbix
     fewer = lab_copy({"oncall.yml": ("    database: {members: [dba], description: called when first line has not "
                                      "acknowledged}\n", ""),
                       })
-    text = open(f"{fewer}/oncall.yml").read().replace("    - {after_minutes: 15, notify: [database]}\n", "")
-    open(f"{fewer}/oncall.yml", "w").write(text)
+    oncall = Path(fewer) / "oncall.yml"
+    oncall.write_text(oncall.read_text().replace("    - {after_minutes: 15, notify: [database]}\n", ""))
     plan = as_json(hcops("-o", "json", "monitor", "plan", "--region", fewer).stdout)
     assert set(changes(plan, "delete")) == {"user:hcops-lab-dba", "usergroup:hcops/lab/oncall/database"}
     assert set(changes(plan, "update")) == {"action:hcops/lab/page"}
