@@ -8,6 +8,7 @@ unknown host, the first API error during apply).
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import typer
@@ -18,6 +19,7 @@ from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, std
 from inventories.errors import HcopsError
 from inventories.model import Region
 from monitoring import maintenance as maint
+from monitoring.apiuser import ensure_sync_token
 from monitoring.client import ZabbixClient, resolve_connection
 from monitoring.diff import Change, Plan
 from monitoring.sla import Period, report
@@ -144,6 +146,9 @@ def apply(
     planned = plan_region(client, reg, rotate_psk=rotate_psk, adopt=adopt, enable_disabled=enable_disabled)
     if planned.plan.empty:
         _show_plan(ctx, planned.plan)
+        rotated = ensure_sync_token(client, reg.name)  # an unchanged region still rotates the token
+        if rotated is not None and rotated.action != "kept":
+            stderr.print(f"sync user's API token {rotated.action} (expires {_when(rotated.expires_at)})")
         raise typer.Exit(Exit.OK)
     if not is_json(ctx):
         _show_plan(ctx, planned.plan)
@@ -156,11 +161,19 @@ def apply(
     result = apply_planned(client, planned, allow_prune=allow_prune)
     if is_json(ctx):
         emit_json({**planned.plan.as_dict(), "applied": result.applied, "psk_sent": result.psk_sent,
-                   "api_calls": client.total_calls})
+                   "api_calls": client.total_calls,
+                   "sync_token": None if result.token is None else {"action": result.token.action,
+                                                                     "expires_at": result.token.expires_at}})
     else:
         stdout.print(f"Applied {result.applied} changes to region {reg.name} "
                      f"({client.total_calls} API calls; PSK sent for {len(result.psk_sent)} hosts).")
+        if result.token is not None and result.token.action != "kept":
+            stderr.print(f"sync user's API token {result.token.action} (expires {_when(result.token.expires_at)})")
     raise typer.Exit(Exit.OK)
+
+
+def _when(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _host_list(hosts: str) -> list[str]:

@@ -71,6 +71,8 @@ class Ids:
 class ApplyResult:
     applied: int = 0
     psk_sent: list[str] = field(default_factory=list)
+    token: Any = None
+    """monitoring.apiuser.TokenState of the sync user's token after the apply"""
 
 
 def _tags(pairs: Any) -> list[dict[str, str]]:

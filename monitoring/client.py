@@ -49,6 +49,7 @@ SUPPORTED_MAJOR = ((6, 0),)
 """Zabbix releases this sync is written and tested against (the LTS the lab deploys)."""
 
 TOKEN_SECRET = "zabbix-api-token"  # noqa: S105 (a secret name, not a secret)
+SYNC_TOKEN_SECRET = "zabbix-sync-token"  # noqa: S105 (monitoring.apiuser's dedicated user)
 READ_SUFFIXES = (".get", ".version", ".getsli", ".checkAuthentication")
 
 
@@ -128,6 +129,10 @@ def resolve_connection(region: Region, url: str | None = None, token: str | None
         return Connection(the_url, user=env["HCOPS_ZABBIX_USER"], password=env["HCOPS_ZABBIX_PASSWORD"],
                           source=f"{url_source}, user from HCOPS_ZABBIX_USER", **common)  # type: ignore[arg-type]
     store = SecretStore(region.name)
+    if store.exists(SYNC_TOKEN_SECRET):  # the sync's own least-privilege user (monitoring.apiuser)
+        return Connection(the_url, token=store.get(SYNC_TOKEN_SECRET, "token"),
+                          source=f"{url_source}, the sync user's token from the region's secret store",
+                          **common)  # type: ignore[arg-type]
     if store.exists(TOKEN_SECRET):
         return Connection(the_url, token=store.get(TOKEN_SECRET, "token"),
                           source=f"{url_source}, token from the region's secret store", **common)  # type: ignore[arg-type]

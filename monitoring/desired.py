@@ -336,7 +336,8 @@ def desired_state(region: Region) -> State:
                 raise ValueError(f"{contribute.__name__}: {obj.kind} {obj.key!r} is on unknown host")
             state.add(obj)
     from monitoring.alerting import alerting_objects  # noqa: PLC0415 (alerting builds on this module)
-    for obj in alerting_objects(region):
+    from monitoring.apiuser import sync_objects  # noqa: PLC0415
+    for obj in (*alerting_objects(region), *sync_objects(region)):
         state.add(obj)
     return state
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from inventories.model import Region
 from monitoring.actual import Lookups, actual_state
+from monitoring.apiuser import ensure_sync_token
 from monitoring.apply import ApplyResult, apply_plan
 from monitoring.client import ZabbixClient
 from monitoring.desired import desired_state, templates_needed
@@ -33,5 +34,7 @@ def plan_region(client: ZabbixClient, region: Region, rotate_psk: bool = False, 
 
 
 def apply_planned(client: ZabbixClient, planned: Planned, allow_prune: bool = False) -> ApplyResult:
-    return apply_plan(client, planned.plan, planned.actual, planned.lookups, ledger=planned.ledger,
-                      allow_prune=allow_prune)
+    result = apply_plan(client, planned.plan, planned.actual, planned.lookups, ledger=planned.ledger,
+                        allow_prune=allow_prune)
+    result.token = ensure_sync_token(client, planned.plan.region)
+    return result

@@ -119,3 +119,39 @@ def test_values_received_counts_history_per_item_and_finds_gaps(zabbix, hcops):
     after = values_received(client, "db1", now - 1800, now, keys=["agent.ping"])
     assert after.total == 30 and lost_between(got, after) == {} and lost_between(after, got) == {"agent.ping": 10}
     assert not after.items["agent.ping"].gaps(now - 1800, now - 60, longest_allowed=120)
+
+
+@pytest.mark.zabbix
+def test_sync_runs_as_its_own_least_privilege_user_with_an_expiring_rotated_token(zabbix, hcops, monkeypatch):
+    from infra.state import SecretStore
+
+    assert hcops("monitor", "apply", "--region", "lab", "--yes").code == 0  # with Admin's token
+    user = zabbix.call("user.get", {"filter": {"username": "hcops-lab-sync"}, "output": ["userid"],
+                                    "selectRole": ["type"], "selectUsrgrps": ["gui_access"]})[0]
+    assert user["role"]["type"] == "3" and [g["gui_access"] for g in user["usrgrps"]] == ["3"]
+    tokens = zabbix.call("token.get", {"userids": [user["userid"]], "output": ["tokenid", "expires_at"]})
+    assert len(tokens) == 1 and 29 * 86400 < int(tokens[0]["expires_at"]) - time.time() <= 30 * 86400
+    store = SecretStore("lab")
+    sync_token = store.get("zabbix-sync-token", "token")
+    assert oct((store.dir / "zabbix-sync-token").stat().st_mode & 0o777) == "0o600"
+    # Without HCOPS_ZABBIX_TOKEN the sync uses its own user, and plans nothing new.
+    monkeypatch.delenv("HCOPS_ZABBIX_TOKEN")
+    own = hcops("monitor", "plan", "--region", "lab")
+    assert own.code == 0, own.stderr
+    # What the sync does not need, its token cannot do.
+    saved, zabbix.token = zabbix.token, sync_token
+    try:
+        with pytest.raises(RuntimeError, match="No permissions to call"):
+            zabbix.call("settings.update", {"default_theme": "dark-theme"})
+        with pytest.raises(RuntimeError, match="No permissions to call"):
+            zabbix.call("script.get", {"output": ["scriptid"]})
+    finally:
+        zabbix.token = saved
+    # Close to expiry, the next apply renews it and deletes the old one.
+    zabbix.sql(f"UPDATE token SET expires_at=UNIX_TIMESTAMP()+3*86400 WHERE tokenid={tokens[0]['tokenid']}")
+    renewed = hcops("monitor", "apply", "--region", "lab", "--yes")
+    assert renewed.code == 0 and "token renewed" in renewed.stderr
+    after = zabbix.call("token.get", {"userids": [user["userid"]], "output": ["tokenid"]})
+    assert [t["tokenid"] for t in after] != [tokens[0]["tokenid"]] and len(after) == 1
+    assert store.get("zabbix-sync-token", "token") != sync_token
+    assert hcops("monitor", "plan", "--region", "lab").code == 0  # the new token works
