@@ -31,8 +31,8 @@ TOKEN_DAYS = 30
 RENEW_DAYS = 7
 SYNC_METHODS = (
     "action.*", "event.get", "history.get", "host.*", "hostgroup.*", "hostinterface.*", "httptest.*", "item.*",
-    "maintenance.*", "mediatype.*", "problem.get", "role.*", "service.*", "sla.*", "template.get", "token.*", "trend.get", "trigger.*",
-    "user.*", "usergroup.*",
+    "maintenance.*", "mediatype.*", "problem.get", "role.*", "service.*", "sla.*", "template.get", "token.*",
+    "trend.get", "trigger.*", "user.*", "usergroup.*",
 )
 """Every API method family `monitoring` calls (user.* for on-call users and checkAuthentication)."""
 
