@@ -78,11 +78,8 @@ def ensure_sync_token(client: ZabbixClient, region: str, now: float | None = Non
     tokens = client.call("token.get", {"output": ["tokenid", "name", "expires_at", "status"],
                                        "userids": [userid]})
     valid = [t for t in tokens if t["status"] == "0" and int(t["expires_at"]) - moment > RENEW_DAYS * 86400]
-    if valid and store.exists(SYNC_TOKEN_SECRET):
-        stored = store.get(SYNC_TOKEN_SECRET, "token")
-        answer = client.call("user.checkAuthentication", {"token": stored})
-        if isinstance(answer, dict) and answer.get("userid") == userid:
-            return TokenState("kept", max(int(t["expires_at"]) for t in valid))
+    if valid and store.exists(SYNC_TOKEN_SECRET) and client.token_user(store.get(SYNC_TOKEN_SECRET, "token")) == userid:
+        return TokenState("kept", max(int(t["expires_at"]) for t in valid))
     expires = moment + TOKEN_DAYS * 86400
     created = client.call("token.create", {"name": f"hcops-sync-{moment}", "userid": userid,
                                            "expires_at": expires, "status": 0})

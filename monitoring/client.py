@@ -283,6 +283,14 @@ class ZabbixClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def token_user(self, token: str) -> str | None:
+        """The user id a token logs in as, or None (Zabbix wants this call without auth)."""
+        try:
+            answer = self._send("user.checkAuthentication", {"token": token}, auth=False)
+        except HcopsError:
+            return None
+        return str(answer["userid"]) if isinstance(answer, dict) and answer.get("userid") else None
+
     def call(self, method: str, params: Any) -> Any:
         """One API request; an API error becomes an HcopsError naming the method."""
         return self._send(method, params, auth=True)

@@ -147,6 +147,8 @@ def test_sync_runs_as_its_own_least_privilege_user_with_an_expiring_rotated_toke
             zabbix.call("script.get", {"output": ["scriptid"]})
     finally:
         zabbix.token = saved
+    kept = hcops("monitor", "apply", "--region", "lab", "--yes")  # nothing to do; the token still valid
+    assert kept.code == 0 and "token" not in kept.stderr and store.get("zabbix-sync-token", "token") == sync_token
     # Close to expiry, the next apply renews it and deletes the old one.
     zabbix.sql(f"UPDATE token SET expires_at=UNIX_TIMESTAMP()+3*86400 WHERE tokenid={tokens[0]['tokenid']}")
     renewed = hcops("monitor", "apply", "--region", "lab", "--yes")
