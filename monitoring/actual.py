@@ -344,11 +344,14 @@ class Reader:
         objs = []
         for row in rows:
             self.lookups.usergroups[row["name"]] = row["usrgrpid"]
+            # Rights on groups hcops does not know are people's (Zabbix also copies a parent's
+            # rights onto a subgroup someone creates under it): kept, not compared.
             objs.append(Obj("usergroup", row["name"], {
                 "name": row["name"], "gui_access": row["gui_access"], "users_status": row["users_status"],
-                "rights": tuple(sorted((group_names.get(r["id"], f"groupid:{r['id']}"), r["permission"])
-                                       for r in row["rights"])),
-            }, id=row["usrgrpid"]))
+                "rights": tuple(sorted((group_names[r["id"]], r["permission"])
+                                       for r in row["rights"] if r["id"] in group_names)),
+            }, id=row["usrgrpid"],
+                extra={"human": {"rights": [r for r in row["rights"] if r["id"] not in group_names]}}))
         self.sort("usergroup", objs)
 
     def users(self) -> None:

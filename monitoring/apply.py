@@ -336,7 +336,10 @@ class Applier:
 
     def _usergroup_update(self, ch: Change) -> dict[str, Any]:
         assert ch.actual is not None
-        return {"usrgrpid": ch.actual.id, **self._usergroup_create(ch)}
+        out = {"usrgrpid": ch.actual.id, **self._usergroup_create(ch)}
+        out["rights"] += [{"id": r["id"], "permission": r["permission"]}
+                          for r in ch.actual.extra.get("human", {}).get("rights", [])]
+        return out
 
     def _user_payload(self, f: dict[str, Any]) -> dict[str, Any]:
         return {"name": f["name"], "surname": f["surname"], "roleid": self.ids.roles[f["role"]],

@@ -30,7 +30,7 @@ def test_oncall_model_becomes_users_groups_media_and_an_escalating_action(zabbix
     users = {u["username"]: u for u in zabbix.call("user.get", {
         "output": ["username", "roleid"], "search": {"username": "hcops-lab-"}, "startSearch": True,
         "selectMedias": ["sendto", "severity", "mediatypeid"], "selectUsrgrps": ["name", "gui_access"]})}
-    assert set(users) == {"hcops-lab-duty-engineer", "hcops-lab-dba"}
+    assert set(users) == {"hcops-lab-duty-engineer", "hcops-lab-dba", "hcops-lab-sync"}  # + the sync's own user
     duty = users["hcops-lab-duty-engineer"]
     # average + high + disaster = 8 + 16 + 32; the phone goes to the gateway
     assert [(m["sendto"], m["severity"], m["mediatypeid"]) for m in duty["medias"]] == [

@@ -34,7 +34,7 @@ def test_default_connection_is_the_models_zabbix_with_the_stored_token(no_zabbix
     assert "no Zabbix API credentials" in missing.value.message and "--token" in missing.value.hint
     SecretStore("lab").set("zabbix-api-token", "stored-token")
     conn = resolve_connection(region)
-    assert conn.url == "http://10.231.2.13:8081/api_jsonrpc.php"  # zbx1, frontend_port 8081
+    assert conn.url == "https://10.231.2.13:8081/api_jsonrpc.php"  # zbx1, frontend_port 8081, frontend_tls
     assert conn.token == "stored-token" and "secret store" in conn.source
     assert resolve_connection(region, url="http://127.0.0.1:1/api_jsonrpc.php", token="t").token == "t"
 
