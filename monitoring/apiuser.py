@@ -30,7 +30,7 @@ from monitoring.objects import Obj, sla_prefix
 TOKEN_DAYS = 30
 RENEW_DAYS = 7
 SYNC_METHODS = (
-    "action.*", "event.get", "history.get", "host.*", "hostgroup.*", "hostinterface.*", "httptest.*", "item.*",
+    "action.*", "alert.get", "event.get", "history.get", "host.*", "hostgroup.*", "hostinterface.*", "httptest.*", "item.*",
     "maintenance.*", "mediatype.*", "problem.get", "role.*", "service.*", "sla.*", "template.get", "token.*",
     "trend.get", "trigger.*", "user.*", "usergroup.*",
 )
