@@ -5,26 +5,24 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, stderr, stdout
+from cli.common import REGION_OPTION, Exit, emit_json, examples, is_json, region_from, stderr, stdout, table
 from infra.deploy import DeployResult, run_deploy
 
-app = typer.Typer(help="Deploy the region's services with Ansible (playbooks/site.yml).",
-                  invoke_without_command=True)
+EPILOG = examples("hcops deploy --region lab --check", "hcops deploy --region lab --limit db1,db2 --tags mysql")
 
 
 def _table(result: DeployResult) -> Table:
     title = "deploy --check" if result.check else "deploy"
-    table = Table(title=f"{title}: {result.seconds:.1f} s")
-    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped"):
-        table.add_column(col, justify="left" if col == "host" else "right")
+    out = table("host", "ok", "changed", "failed", "unreachable", "skipped", title=f"{title}: {result.seconds:.1f} s")
+    for col in out.columns[1:]:
+        col.justify = "right"
     for host, r in sorted(result.recap.items()):
         style = "red" if not r.healthy else ("yellow" if r.changed else "")
-        table.add_row(host, str(r.ok), str(r.changed), str(r.failed), str(r.unreachable), str(r.skipped),
-                      style=style)
-    return table
+        out.add_row(host, str(r.ok), str(r.changed), str(r.failed), str(r.unreachable), str(r.skipped),
+                    style=style)
+    return out
 
 
-@app.callback()
 def deploy(
     ctx: typer.Context,
     *,
@@ -39,8 +37,8 @@ def deploy(
 ) -> None:
     """Run playbooks/site.yml on the region's provisioned hosts; end with ok/changed/failed per host.
 
-    Exit 0: converged (with --check: nothing to change); 2: --check found changes; 1: a host failed
-    or was unreachable, or the input was wrong.
+    Exit codes: 0 converged (with --check: nothing to change); 2 --check found changes; 1 a host
+    failed or was unreachable, or the input was wrong; 64 usage error.
     """
     reg = region_from(ctx, region)
     result = run_deploy(reg, check=check, diff=diff, limit=limit, tags=tags, extra_vars=extra_vars)

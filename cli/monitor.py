@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Any, cast
+from enum import StrEnum
+from typing import Any
 
 import typer
 from rich import box
-from rich.table import Table
 
-from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, stderr, stdout
+from cli.common import (
+    REGION_OPTION,
+    Exit,
+    check_url,
+    emit_json,
+    examples,
+    is_json,
+    plural,
+    region_from,
+    stderr,
+    stdout,
+    table,
+)
 from inventories.errors import HcopsError
 from inventories.model import Region
 from monitoring import maintenance as maint
 from monitoring.apiuser import ensure_sync_token
 from monitoring.client import ZabbixClient, resolve_connection
 from monitoring.diff import Change, Plan
-from monitoring.sla import Period, report
+from monitoring.sla import SliRow, report
 from monitoring.sync import apply_planned, plan_region
 
 app = typer.Typer(help="Zabbix sync from the region model, maintenance windows, SLAs and error budgets.",
@@ -30,8 +42,12 @@ app = typer.Typer(help="Zabbix sync from the region model, maintenance windows, 
 maintenance_app = typer.Typer(help="Maintenance windows (drills use them).", no_args_is_help=True)
 app.add_typer(maintenance_app, name="maintenance")
 
-URL_OPTION = typer.Option(None, "--url", help="Zabbix API URL (default: HCOPS_ZABBIX_URL, then the region's "
-                          "zabbix service: http(s)://<server>:<frontend_port>/api_jsonrpc.php).")
+def _url(value: str | None) -> str | None:
+    return check_url(value, "--url")
+
+
+URL_OPTION = typer.Option(None, "--url", callback=_url, help="Zabbix API URL (default: HCOPS_ZABBIX_URL, "
+                          "then the region's zabbix service: its server, frontend port and /api_jsonrpc.php).")
 TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, "
                             "HCOPS_ZABBIX_USER/PASSWORD, then the region's stored `zabbix-api-token`).")
 TIMEOUT_OPTION = typer.Option(None, "--timeout", min=0.1, help="Seconds to wait for each API answer (default 30).")
@@ -83,13 +99,11 @@ def _show_plan(ctx: typer.Context, plan: Plan) -> None:
     if plan.empty:
         stdout.print(f"Zabbix matches region {plan.region} ({plan.unchanged} objects): no changes.")
         return
-    table = Table(title=f"Zabbix plan for region {plan.region}", show_lines=False)
-    for col in ("", "kind", "object", "changes"):
-        table.add_column(col)
+    changes = table("", "kind", "object", "changes", title=f"Zabbix plan for region {plan.region}")
     marks = {"create": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]"}
     for change in plan.changes:
-        table.add_row(marks[change.action], change.kind, change.key, _describe(change))
-    stdout.print(table)
+        changes.add_row(marks[change.action], change.kind, change.key, _describe(change))
+    stdout.print(changes)
     stdout.print(f"Plan: {counts['create']} to create, {counts['update']} to update, "
                  f"{counts['delete']} to delete, {plan.unchanged} unchanged.")
     for note in plan.notes:
@@ -99,7 +113,7 @@ def _show_plan(ctx: typer.Context, plan: Plan) -> None:
                      "apply refuses it without --allow-prune")
 
 
-@app.command()
+@app.command(epilog=examples("hcops monitor plan --region lab", "hcops monitor plan --region lab -o json"))
 def plan(
     ctx: typer.Context,
     *,
@@ -122,7 +136,7 @@ def plan(
     raise typer.Exit(Exit.OK if planned.plan.empty else Exit.CHANGES)
 
 
-@app.command()
+@app.command(epilog=examples("hcops monitor apply --region lab --yes"))
 def apply(
     ctx: typer.Context,
     *,
@@ -180,20 +194,26 @@ def _host_list(hosts: str) -> list[str]:
     return [h.strip() for h in hosts.split(",") if h.strip()]
 
 
-@maintenance_app.command("start")
+@maintenance_app.command("start", epilog=examples(
+    "hcops monitor maintenance start --region lab --hosts db1,db2 --reason 'failover drill' --minutes 30"))
 def maintenance_start(
     ctx: typer.Context,
     *,
     region: str | None = REGION_OPTION,
     hosts: str = typer.Option(..., "--hosts", help="Comma-separated host names from the model."),
     reason: str = typer.Option(..., "--reason", help="Why (shown in Zabbix)."),
-    minutes: int = typer.Option(60, "--minutes", help="How long the window lasts."),
+    minutes: int = typer.Option(60, "--minutes", min=maint.MIN_MINUTES, max=maint.MAX_MINUTES,
+                                help="How long the window lasts (5 minutes, Zabbix's shortest, to a week)."),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
+    timeout: float | None = TIMEOUT_OPTION,
+    retries: int | None = RETRIES_OPTION,
 ) -> None:
     """Put hosts into maintenance (data is still collected) for N minutes from now."""
     reg = region_from(ctx, region)
-    window = maint.start(_connect(ctx, reg, url, token, None, None), reg, _host_list(hosts), reason=reason,
+    names = _host_list(hosts)
+    maint.check_hosts(reg, names)  # before any connection attempt
+    window = maint.start(_connect(ctx, reg, url, token, timeout, retries), reg, names, reason=reason,
                         minutes=minutes)
     if is_json(ctx):
         emit_json(window.as_dict())
@@ -202,7 +222,7 @@ def maintenance_start(
         stdout.print(f"maintenance {window.name} for {', '.join(window.hosts)} until {data['until']}: {reason}")
 
 
-@maintenance_app.command("stop")
+@maintenance_app.command("stop", epilog=examples("hcops monitor maintenance stop --region lab --hosts db1,db2"))
 def maintenance_stop(
     ctx: typer.Context,
     *,
@@ -210,10 +230,14 @@ def maintenance_stop(
     hosts: str = typer.Option(..., "--hosts", help="Comma-separated host names from the model."),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
+    timeout: float | None = TIMEOUT_OPTION,
+    retries: int | None = RETRIES_OPTION,
 ) -> None:
     """End hcops' maintenance windows for these hosts now."""
     reg = region_from(ctx, region)
-    touched = maint.stop(_connect(ctx, reg, url, token, None, None), reg, _host_list(hosts))
+    names = _host_list(hosts)
+    maint.check_hosts(reg, names)
+    touched = maint.stop(_connect(ctx, reg, url, token, timeout, retries), reg, names)
     if is_json(ctx):
         emit_json({"ended": [w.as_dict() for w in touched]})
     elif touched:
@@ -222,55 +246,88 @@ def maintenance_stop(
         stderr.print(f"no hcops maintenance window covers {hosts}; nothing to stop")
 
 
-@maintenance_app.command("list")
+@maintenance_app.command("list", epilog=examples("hcops monitor maintenance list --region lab -o json"))
 def maintenance_list(
     ctx: typer.Context,
     *,
     region: str | None = REGION_OPTION,
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
+    timeout: float | None = TIMEOUT_OPTION,
+    retries: int | None = RETRIES_OPTION,
 ) -> None:
     """Maintenance windows hcops opened in this region."""
     reg = region_from(ctx, region)
-    windows = maint.active(_connect(ctx, reg, url, token, None, None), reg)
+    windows = maint.active(_connect(ctx, reg, url, token, timeout, retries), reg)
     if is_json(ctx):
         emit_json([w.as_dict() for w in windows])
         return
-    table = Table(title=f"hcops maintenance windows in {reg.name}")
-    for col in ("name", "hosts", "from", "until", "reason"):
-        table.add_column(col)
+    listing = table("name", "hosts", "from", "until", "reason", title=f"hcops maintenance windows in {reg.name}")
     for w in windows:
         d = w.as_dict()
-        table.add_row(w.name, ", ".join(w.hosts), d["from"], d["until"], w.reason)
-    stdout.print(table)
+        listing.add_row(w.name, ", ".join(w.hosts), d["from"], d["until"], w.reason)
+    stdout.print(listing)
 
 
-@app.command()
+class SlaPeriod(StrEnum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+def _verdict(r: SliRow) -> str:
+    """Why the state is what it is: judged by the downtime budget of the whole window, not by
+    an SLI that may rest on a few observed minutes."""
+    used = f"{r.downtime_min:.1f} of {r.budget_min:.1f} min budget used"
+    observed = r.uptime_min + r.downtime_min
+    if not r.within:
+        return f"breached: {used}"
+    if r.sli is not None and r.sli < r.target:
+        return (f"ok: {used}; the SLI is below {r.target}% over only {observed:.1f} observed min, "
+                "but the window's budget is not spent")
+    return f"ok: {used}"
+
+
+WIDE = 110  # below this many columns `monitor sla` prints one block per SLO instead of a table
+
+
+@app.command(epilog=examples("hcops monitor sla --region lab", "hcops monitor sla --region lab --period year -o json"))
 def sla(
     ctx: typer.Context,
     *,
     region: str | None = REGION_OPTION,
-    period: str = typer.Option("month", "--period", help="month, quarter or year"),
+    period: SlaPeriod = typer.Option(SlaPeriod.month, "--period", help="The window to report: month, quarter or year."),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
+    timeout: float | None = TIMEOUT_OPTION,
+    retries: int | None = RETRIES_OPTION,
 ) -> None:
-    """Per SLO: uptime, downtime, SLI and error budget left in the current month or year."""
-    if period not in ("month", "quarter", "year"):
-        raise HcopsError(f"--period {period!r} is not known", "use --period month, quarter or year")
+    """Per SLO: uptime, downtime, SLI and error budget left in the current month or year, and why ok/breached."""
     reg = region_from(ctx, region)
-    rows = report(_connect(ctx, reg, url, token, None, None), reg, cast(Period, period))
+    rows = report(_connect(ctx, reg, url, token, timeout, retries), reg, period.value)
     if is_json(ctx):
-        emit_json([r.as_dict() for r in rows])
+        emit_json([{**r.as_dict(), "verdict": _verdict(r)} for r in rows])
         return
     # Each SLO reports its own window (a yearly SLO is never cut into months), so the window and
     # its start are per row; "observed" is how much status history Zabbix has in it, which
     # says how much the SLI rests on (minutes after a new service, a whole month later on).
-    table = Table(title=f"SLAs of region {reg.name} (minutes)", box=box.SIMPLE)
-    for col in ("slo", "window", "observed", "down", "SLI %", "left / budget", "state"):
-        table.add_column(col, overflow="fold")
+    if stdout.width < WIDE:
+        stdout.print(f"SLAs of region {reg.name} ({plural(len(rows), 'SLO')}; minutes)")
+        for r in rows:
+            stdout.print(f"\n[bold]{r.slo}[/] ({r.service}, target {r.target}%)", soft_wrap=True)
+            stdout.print(f"  window    {r.period} from {r.period_from:%Y-%m-%d}", soft_wrap=True)
+            sli = "n/a" if r.sli is None else f"{r.sli:.3f}%"
+            stdout.print(f"  observed  {r.uptime_min + r.downtime_min:.1f}, down {r.downtime_min:.1f}, SLI {sli}",
+                         soft_wrap=True)
+            stdout.print(f"  budget    {r.budget_left_min:.1f} left of {r.budget_min:.1f}", soft_wrap=True)
+            colour = "green" if r.within else "red"
+            stdout.print(f"  state     [{colour}]{_verdict(r)}[/]", soft_wrap=True)
+        return
+    out = table("slo", "window", "observed", "down", "SLI %", "left / budget", "state: why",
+                title=f"SLAs of region {reg.name} (minutes)", box=box.SIMPLE)
     for r in rows:
-        table.add_row(f"{r.slo} ({r.service}, {r.target}%)", f"{r.period} from {r.period_from:%Y-%m-%d}",
-                      f"{r.uptime_min + r.downtime_min:.1f}", f"{r.downtime_min:.1f}",
-                      "n/a" if r.sli is None else f"{r.sli:.3f}", f"{r.budget_left_min:.1f} / {r.budget_min:.1f}",
-                      "[green]ok[/]" if r.within else "[red]breached[/]")
-    stdout.print(table)
+        out.add_row(f"{r.slo} ({r.service}, {r.target}%)", f"{r.period} from {r.period_from:%Y-%m-%d}",
+                    f"{r.uptime_min + r.downtime_min:.1f}", f"{r.downtime_min:.1f}",
+                    "n/a" if r.sli is None else f"{r.sli:.3f}", f"{r.budget_left_min:.1f} / {r.budget_min:.1f}",
+                    f"[{'green' if r.within else 'red'}]{_verdict(r)}[/]")
+    stdout.print(out)

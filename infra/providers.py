@@ -2,16 +2,19 @@
 
 A region names a provider per site (`lab` or `openstack`). `hcops infra <op>` means the same for
 both: each provider module exposes the functions of `ProviderOps`, taking the validated region
-and the command's options and returning an exit code (0 ok / no changes, 2 changes planned,
-1 error). Modules are imported only when a region uses them, so the lab needs no Pulumi import
-and the Pulumi program needs no nspawn.
+and the command's options and returning a result object (`OpResult`: an `exit_code` property,
+0 ok / no changes, 2 changes planned, 1 error, and `as_dict()` for JSON) that the CLI renders;
+a bare exit code is still accepted from a provider that prints for itself. Engines never ask:
+`InfraOptions.yes` carries the caller's confirmation decision. Modules are imported only when a
+region uses them, so the lab needs no Pulumi import and the Pulumi program needs no nspawn.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -27,20 +30,31 @@ ORDER = ("openstack", "lab")
 @dataclass
 class InfraOptions:
     json: bool = False
-    yes: bool = False
+    yes: bool = False  # the caller's confirmation decision (--yes, or the answer to the CLI's question)
     offline: bool = False
     strict: bool = False
     backend_url: str | None = None
     stack: str | None = None
+    progress: Callable[[str], None] | None = None  # progress lines (the CLI prints them on stderr)
+    on_plan: Callable[[Any], None] | None = None  # `up` hands its plan here before carrying it out
+
+
+class OpResult(Protocol):
+    @property
+    def exit_code(self) -> int: ...
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+Outcome = int | OpResult
 
 
 class ProviderOps(Protocol):
-    def preview(self, region: Region, opts: InfraOptions) -> int: ...
-    def up(self, region: Region, opts: InfraOptions) -> int: ...
-    def destroy(self, region: Region, opts: InfraOptions) -> int: ...
-    def status(self, region: Region, opts: InfraOptions) -> int: ...
-    def refresh(self, region: Region, opts: InfraOptions) -> int: ...
-    def outputs(self, region: Region, opts: InfraOptions) -> int: ...
+    def preview(self, region: Region, opts: InfraOptions) -> Outcome: ...
+    def up(self, region: Region, opts: InfraOptions) -> Outcome: ...
+    def destroy(self, region: Region, opts: InfraOptions) -> Outcome: ...
+    def status(self, region: Region, opts: InfraOptions) -> Outcome: ...
+    def refresh(self, region: Region, opts: InfraOptions) -> Outcome: ...
+    def outputs(self, region: Region, opts: InfraOptions) -> Outcome: ...
 
 
 def providers_of(region: Region) -> list[str]:

@@ -92,23 +92,152 @@ def mermaid(region: Region) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dot(region: Region) -> str:
-    lines = ["graph region {", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"]
+def graph_data(region: Region) -> dict[str, Any]:
+    """The drawing as data (`inventory graph -o json`): sites, networks and hosts as nodes;
+    attachments (host to network, with the address) and links (site to site) as edges."""
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
     for site_name, site in region.sites.items():
-        lines.append(f'  subgraph cluster_{_ident(site_name)} {{')
-        lines.append(f'    label="{site_name} ({site.kind}, {site.provider})";')
-        lines.append(f'    {_ident(site_name)} [shape=point, style=invis];')
+        nodes.append({"id": f"site:{site_name}", "type": "site", "name": site_name, "kind": site.kind,
+                      "provider": site.provider, "county": site.county})
         for net_name, net in site.networks.items():
-            lines.append(f'    {_ident(f"{site_name}.{net_name}")} [shape=ellipse, label="{net_name}\\n{net.cidr}"];')
+            nodes.append({"id": f"net:{site_name}.{net_name}", "type": "network", "name": net_name,
+                          "site": site_name, "cidr": str(net.cidr), "purpose": net.purpose})
         for host_name, host in site.hosts.items():
-            roles = ", ".join(region.host_roles(host_name))
-            lines.append(f'    {_ident(host_name)} [label="{host_name}\\n{roles}"];')
+            nodes.append({"id": f"host:{host_name}", "type": "host", "name": host_name, "site": site_name,
+                          "roles": region.host_roles(host_name)})
             for net_name, addr in host.addresses.items():
-                lines.append(f'    {_ident(host_name)} -- {_ident(f"{site_name}.{net_name}")} [label="{addr}"];')
-        lines.append("  }")
+                edges.append({"type": "attachment", "from": f"host:{host_name}",
+                              "to": f"net:{site_name}.{net_name}", "address": str(addr)})
     for name, link in region.links.items():
         a, b = link.between
-        lines.append(f'  {_ident(a)} -- {_ident(b)} [style=bold, label="{name}\\n{link.bandwidth_mbit} '
-                     f'Mbit/s {link.encryption}", ltail=cluster_{_ident(a)}, lhead=cluster_{_ident(b)}];')
+        edges.append({"type": "link", "name": name, "from": f"site:{a}", "to": f"site:{b}", "kind": link.kind,
+                      "bandwidth_mbit": link.bandwidth_mbit, "encryption": link.encryption})
+    return {"region": region.name, "nodes": nodes, "edges": edges}
+
+
+LABELLED_LINKS = 4  # more links than this: alike spoke lines are drawn as one bundle
+GRID_COLUMNS = 6  # spoke sites of a bundle are laid out in rows of this many
+
+
+def _spoke_bundles(region: Region) -> dict[tuple[str, str, int, str], list[tuple[str, str]]]:
+    """Sites with a single line, grouped by where the line goes and what it is.
+
+    Key: (hub site, link kind, bandwidth, encryption); value: [(spoke site, link name)].
+    """
+    degree: dict[str, int] = {name: 0 for name in region.sites}
+    for link in region.links.values():
+        for end in link.between:
+            degree[end] = degree.get(end, 0) + 1
+    bundles: dict[tuple[str, str, int, str], list[tuple[str, str]]] = {}
+    for name, link in region.links.items():
+        a, b = link.between
+        for spoke, hub in ((a, b), (b, a)):
+            if degree[spoke] == 1 and degree[hub] > 1:
+                key = (hub, link.kind, link.bandwidth_mbit, link.encryption)
+                bundles.setdefault(key, []).append((spoke, name))
+                break
+    return {k: v for k, v in bundles.items() if len(v) > 1}
+
+
+def _q(text: str) -> str:
+    return text.replace('"', '\\"')
+
+
+def _site_cluster(region: Region, site_name: str, extra_title: str, indent: str) -> tuple[list[str], str]:
+    """A site's box: its title, its hosts (and networks when it has several); returns lines and an
+    inner node that lines to this site can start from."""
+    site = region.sites[site_name]
+    sid = _ident(site_name)
+    title = f"{site_name} ({site.kind.replace('_', ' ')}, {site.provider})"
+    single = len(site.networks) == 1
+    if single:
+        net_name, net = next(iter(site.networks.items()))
+        title += f"\\n{net_name} {net.cidr}"
+    title += extra_title
+    colour = "#e8f0fb" if site.kind == "public_cloud" else "#eef7ee" if site.kind == "county_hospital" else "#f6f1e4"
+    left = _q(title).replace("\\n", "\\l") + "\\l"  # every title line left-aligned
+    out = [f"{indent}subgraph cluster_{sid} {{",
+           f'{indent}  label="{left}"; style="rounded,filled"; fillcolor="{colour}"; color="#888888";']
+    first = ""
+    if not single:
+        for net_name, net in site.networks.items():
+            nid = _ident(f"{site_name}.{net_name}")
+            out.append(f'{indent}  {nid} [shape=ellipse, style=filled, fillcolor=white, '
+                       f'label="{net_name}\\n{net.cidr}"];')
+    for host_name, host in site.hosts.items():
+        roles = ", ".join(region.host_roles(host_name)) or "host"
+        hid = _ident(host_name)
+        first = first or hid
+        if single:
+            addrs = ", ".join(str(a) for a in host.addresses.values())
+            out.append(f'{indent}  {hid} [label="{host_name}\\n{roles}\\n{addrs}"];')
+        else:
+            out.append(f'{indent}  {hid} [label="{host_name}\\n{roles}"];')
+            for net_name, addr in host.addresses.items():
+                out.append(f'{indent}  {hid} -- {_ident(f"{site_name}.{net_name}")} [label="{addr}"];')
+    if not first:  # a site with no host still needs a node for its lines
+        first = f"{sid}__anchor"
+        out.append(f"{indent}  {first} [shape=point, style=invis];")
+    out.append(f"{indent}}}")
+    return out, first
+
+
+def _bottom(region: Region, site_name: str, anchor: str) -> str:
+    """The node drawn lowest in a site's box (a network when hosts attach to several)."""
+    site = region.sites[site_name]
+    if len(site.networks) > 1:
+        return _ident(f"{site_name}.{next(iter(site.networks))}")
+    return anchor
+
+
+def dot(region: Region) -> str:
+    """A Graphviz drawing that stays readable at city scale.
+
+    Every site is a box; lines run between box edges (`compound`, `ltail`, `lhead`). A site with
+    one network names it in its title and gives each host its address; a site with several draws
+    each network as an ellipse its hosts attach to. When a region has many lines, the county
+    sites whose single line is alike (same far end, kind, bandwidth, encryption) are laid out in
+    a grid inside one box, each naming its own line in its title, and the bundle is drawn as one
+    line, labelled with how many lines it stands for: no curve crosses a county box and no label
+    lies over a title.
+    """
+    bundles = _spoke_bundles(region) if len(region.links) > LABELLED_LINKS else {}
+    bundled = {spoke: link for members in bundles.values() for spoke, link in members}
+    lines = ["graph region {",
+             "  graph [rankdir=TB, compound=true, newrank=true, nodesep=0.3, ranksep=0.9, "
+             "fontname=Helvetica, fontsize=12, labeljust=l, pad=0.3];",
+             '  node [shape=box, style="rounded,filled", fillcolor=white, fontname=Helvetica, fontsize=10];',
+             '  edge [fontname=Helvetica, fontsize=10, color="#555555"];']
+    anchors: dict[str, str] = {}
+    for site_name in region.sites:
+        if site_name not in bundled:
+            body, anchors[site_name] = _site_cluster(region, site_name, "", "  ")
+            lines += body
+    bundle_edges = []
+    for n, ((hub, kind, mbit, enc), members) in enumerate(sorted(bundles.items())):
+        gid = f"cluster_bundle{n}"
+        label = f"{len(members)} {region.sites[members[0][0]].kind.replace('_', ' ')} sites"
+        lines += [f"  subgraph {gid} {{", f'    label="{label}"; style=dashed; color="#888888";']
+        for spoke, link_name in sorted(members):
+            body, anchors[spoke] = _site_cluster(region, spoke, f"\\n{link_name} to {hub}", "    ")
+            lines += body
+        order = [anchors[s] for s, _ in sorted(members)]
+        for i in range(GRID_COLUMNS, len(order)):  # rows of GRID_COLUMNS: each below the one above
+            lines.append(f"    {order[i - GRID_COLUMNS]} -- {order[i]} [style=invis];")
+        lines.append("  }")
+        middle = order[min(len(order), GRID_COLUMNS) // 2]
+        below = _bottom(region, hub, anchors[hub])
+        bundle_edges += [f"  {below} -- {first_row} [style=invis];" for first_row in order[:GRID_COLUMNS]]
+        bundle_edges.append(f'  {anchors[hub]} -- {middle} [label="{len(members)} {kind.replace("_", " ")}s, '
+                            f'{mbit} Mbit/s {enc} each", penwidth=3, ltail=cluster_{_ident(hub)}, lhead={gid}];')
+    for name, link in region.links.items():
+        a, b = link.between
+        if a in bundled or b in bundled:
+            continue
+        lines.append(f'  {anchors[a]} -- {anchors[b]} [label="{name}\\n{link.bandwidth_mbit} Mbit/s '
+                     f'{link.encryption}", penwidth=2, constraint=false, '
+                     f'ltail=cluster_{_ident(a)}, lhead=cluster_{_ident(b)}];')
+    lines += bundle_edges
     lines.append("}")
     return "\n".join(lines) + "\n"

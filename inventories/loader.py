@@ -9,6 +9,7 @@ inventory source, is not part of the model.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
@@ -38,20 +39,78 @@ def available_regions() -> list[str]:
     return sorted(names)
 
 
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def _looks_like_name(arg: str) -> bool:
+    return bool(NAME_RE.match(arg))
+
+
 def region_dir(name_or_path: str) -> Path:
-    """A region name (looked up under the inventories) or a path to a region directory."""
-    candidate = Path(name_or_path)
-    if "/" in name_or_path or candidate.is_absolute():
-        if not candidate.is_dir():
-            raise HcopsError(f"region directory {candidate} does not exist",
-                             "check the path, or give a region name such as lab")
-        return candidate
-    for base in search_path():
-        if (base / name_or_path).is_dir():
-            return base / name_or_path
-    known = ", ".join(available_regions()) or "(none)"
-    raise HcopsError(f"unknown region {name_or_path!r}",
-                     f"use one of: {known}, or give a path to a region directory")
+    """A region name (looked up in `search_path()`) or a path to a region directory.
+
+    A region name is lower-case letters, digits and dashes, and is looked up first; anything
+    else (`.`, `..`, `./lab`, `/srv/regions/x`, `My Region`) is a path. A name that is found
+    nowhere but exists as a directory here is a path too.
+    """
+    if _looks_like_name(name_or_path):
+        for base in search_path():
+            if (base / name_or_path).is_dir():
+                return base / name_or_path
+        if not Path(name_or_path).exists():
+            known = ", ".join(available_regions()) or "(none)"
+            raise HcopsError(f"unknown region {name_or_path!r}",
+                             f"use one of: {known}, or give a path to a region directory "
+                             "(regions elsewhere: HCOPS_INVENTORIES=/dir/holding/regions)")
+    candidate = Path(os.path.normpath(Path(name_or_path).absolute()))
+    try:
+        candidate.stat()
+    except PermissionError:
+        raise HcopsError(f"permission denied reading region directory {candidate}: a directory above it "
+                         "may not be searched by this user",
+                         f"give this user search access to every directory on the way (namei -l {candidate})"
+                         ) from None
+    except OSError:
+        pass
+    if not candidate.exists():
+        raise HcopsError(f"region directory {name_or_path} does not exist",
+                         "check the path, or give a region name such as lab")
+    if not candidate.is_dir():
+        raise HcopsError(f"{name_or_path} is a file, not a directory",
+                         "give the region's directory (the one holding region.yml), not a file in it")
+    return candidate
+
+
+def _check_readable(root: Path, deep: bool = True) -> None:
+    """rglob skips what it cannot read; say "permission denied" instead of "no region files"."""
+    def fail(exc: OSError) -> None:
+        folder = exc.filename or root
+        if isinstance(exc, PermissionError):
+            raise HcopsError(f"permission denied reading region directory {folder}",
+                             f"give this user read and search access (ls -ld {folder}; chmod u+rx)")
+        raise HcopsError(f"cannot read region directory {folder}: {exc.strerror}", "check the path")
+
+    if not deep:
+        try:
+            with os.scandir(root):
+                return
+        except OSError as exc:
+            fail(exc)
+    for _ in os.walk(root, onerror=fail):
+        pass
+
+
+def _not_a_region(name_or_path: str, root: Path) -> None:
+    """A directory without region.yml is not a region: say which regions lie below it, if any."""
+    inner = sorted(p.parent for depth in ("*", "*/*") for p in root.glob(f"{depth}/region.yml")
+                   if not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if inner:
+        names = ", ".join(str(p.relative_to(root)) for p in inner[:6]) + (", ..." if len(inner) > 6 else "")
+        raise HcopsError(f"{name_or_path} holds regions ({names}); it is not one region",
+                         f"name one of them, e.g. {inner[0]}, or set HCOPS_INVENTORIES={inner[0].parent} "
+                         "and use the names")
+    raise HcopsError(f"{name_or_path} is not a region directory: it has no region.yml",
+                     "a region directory holds region.yml (`region: {name: ...}`) and the other model files")
 
 
 def region_files(root: Path) -> list[Path]:
@@ -144,6 +203,27 @@ def _merge(root: Path, files: list[Path], smap: SourceMap, errors: list[ModelErr
     return merged
 
 
+def _schema_error(root: Path, path: PathKey, message: str, err_type: str, smap: SourceMap) -> ModelError:
+    """A missing top-level section is pinned to the file that should hold it, not to any file."""
+    if err_type == "missing" and len(path) == 1:
+        section = str(path[0])
+        home = next((root / f"{section}{ext}" for ext in (".yml", ".yaml") if (root / f"{section}{ext}").exists()),
+                    root / "region.yml")
+        empty = home.exists() and not _has_content(home)
+        why = f"{home.name} is empty" if empty else f"no file declares `{section}:`"
+        return ModelError(section, f"section `{section}` is missing ({why})",
+                          f"declare `{section}:` in {home.name}", Position(home, 1, 1))
+    return ModelError(dotted(path), message, _hint(err_type), smap.find(path))
+
+
+def _has_content(file: Path) -> bool:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True
+    return any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines())
+
+
 def _load_fast(root: Path, files: list[Path]) -> Region | None:
     """The common case, a valid region, without tracking positions; None at the first doubt."""
     errors: list[ModelError] = []
@@ -163,6 +243,10 @@ def _load_fast(root: Path, files: list[Path]) -> Region | None:
 def load_region(name_or_path: str) -> Region:
     """Load and validate a region; raise RegionInvalid with every problem found."""
     root = region_dir(name_or_path)
+    _check_readable(root, deep=False)
+    if not any((root / f"region{ext}").is_file() for ext in (".yml", ".yaml")):
+        _not_a_region(name_or_path, root)
+    _check_readable(root)
     files = region_files(root)
     if not files:
         raise HcopsError(f"no region files in {root}", "a region needs at least region.yml")
@@ -174,12 +258,18 @@ def load_region(name_or_path: str) -> Region:
     smap = SourceMap()
     data = _merge(root, files, smap, errors)
     spec: RegionSpec | None = None
+    if errors and any(e.path == "" for e in errors):
+        # A file could not be read as a region file: what it held is unknown, so the schema's
+        # "missing" and the checks' "unknown host" would be false errors in other files.
+        raise RegionInvalid(root.name, errors)
+    unreadable = {e.path for e in errors}  # values the reader already reported: no second error there
     try:
         spec = RegionSpec.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             path = _loc_path(err["loc"], data)
-            errors.append(ModelError(dotted(path), err["msg"], _hint(err["type"]), smap.find(path)))
+            if dotted(path) not in unreadable:
+                errors.append(_schema_error(root, path, err["msg"], err["type"], smap))
     if spec is not None:
         region = Region(spec, root)
         if root.name != spec.region.name:

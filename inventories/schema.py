@@ -41,6 +41,7 @@ class RegionSettings(_Strict):
         description="network refs (site.network) or CIDRs from which SSH/admin ports are open",
     )
     admin_ports: list[Port] = Field(default_factory=lambda: [22])
+    production: bool = Field(default=False, description="drills here need an explicit --production flag")
 
 
 class Network(_Strict):
@@ -98,6 +99,25 @@ class DatabaseSpec(_Strict):
     user: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
+class FailoverPolicy(_Strict):
+    """How (and how far) a database service may fail over; the drills' targets sit beside it.
+
+    Defaults follow Orchestrator's habits: no promotion of a replica more than `max_lag_s` behind,
+    no second unplanned failover inside `anti_flap_s`, and more than one observer before acting.
+    """
+
+    auto: bool = Field(default=True, description="the failover manager may promote without an operator")
+    max_lag_s: Annotated[float, Field(ge=0)] = 10.0
+    anti_flap_s: Annotated[int, Field(ge=0)] = 3600
+    observers_required: Annotated[int, Field(ge=2)] = 2
+    detect_checks: Annotated[int, Field(ge=1)] = 3
+    check_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    rto_target_s: Annotated[float, Field(gt=0)] = 30.0
+    rpo_target_writes: Annotated[int, Field(ge=0)] = 0
+    max_write_stall_s: Annotated[float, Field(ge=0)] = 30.0
+    max_failed_requests: Annotated[int, Field(ge=0)] = 0
+
+
 class MySQL(_Service):
     kind: Literal["mysql"]
     flavor: Literal["mariadb", "mysql"] = "mariadb"
@@ -106,6 +126,7 @@ class MySQL(_Service):
     port: Port = 3306
     semi_sync: bool = True
     databases: dict[Name, DatabaseSpec] = Field(default_factory=dict)
+    failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
 
 
 class Oracle(_Service):

@@ -30,8 +30,8 @@ from monitoring.objects import Obj, sla_prefix
 TOKEN_DAYS = 30
 RENEW_DAYS = 7
 SYNC_METHODS = (
-    "action.*", "alert.get", "event.get", "history.get", "host.*", "hostgroup.*", "hostinterface.*", "httptest.*", "item.*",
-    "maintenance.*", "mediatype.*", "problem.get", "role.*", "service.*", "sla.*", "template.get", "token.*",
+    "action.*", "alert.get", "event.get", "history.get", "host.*", "hostgroup.*", "hostinterface.*", "httptest.*",
+    "item.*", "maintenance.*", "mediatype.*", "problem.get", "role.*", "service.*", "sla.*", "template.get", "token.*",
     "trend.get", "trigger.*", "user.*", "usergroup.*",
 )
 """Every API method family `monitoring` calls (user.* for on-call users and checkAuthentication)."""

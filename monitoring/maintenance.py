@@ -38,14 +38,19 @@ class Window:
                 "until": datetime.fromtimestamp(self.active_till, UTC).isoformat(), "reason": self.reason}
 
 
-def _host_ids(client: ZabbixClient, region: Region, hosts: list[str]) -> dict[str, str]:
-    """Zabbix ids of model hosts hcops manages; unknown names fail before any change."""
+def check_hosts(region: Region, hosts: list[str]) -> None:
+    """Host names must come from the model (checked before any connection is made)."""
     if not hosts:
         raise HcopsError("no hosts given", "pass --hosts HOST[,HOST...] (host names from the region model)")
     unknown = [h for h in hosts if h not in region.hosts]
     if unknown:
         raise HcopsError(f"unknown host(s) {', '.join(unknown)} in region {region.name!r}",
                          f"use host names from the model: {', '.join(sorted(region.hosts))}")
+
+
+def _host_ids(client: ZabbixClient, region: Region, hosts: list[str]) -> dict[str, str]:
+    """Zabbix ids of model hosts hcops manages; unknown names fail before any change."""
+    check_hosts(region, hosts)
     rows = client.call("host.get", {"output": ["hostid", "host"], "filter": {"host": hosts},
                                     "tags": managed_tags(region.name), "evaltype": 0})
     ids = {r["host"]: r["hostid"] for r in rows}

@@ -4,6 +4,13 @@
 only the difference, so a second run does nothing and a half-built lab (a crashed run, a
 killed container, a deleted bridge) is repaired in place. `destroy` removes everything the
 lab made, found by name and by alias even when the state files are gone.
+
+Like every engine, this module never prints, prompts or exits: each operation returns a result
+object (`LabPlanResult`, `LabUpResult`, `LabDestroyResult`, `LabStatusResult`,
+`LabOutputsResult`) with its exit code, and `cli/lab.py` renders it. Progress goes to
+`opts.progress` (the CLI prints it on stderr; by default the `hcops.lab` logger), the plan `up`
+is about to carry out to `opts.on_plan`, and `destroy` acts only on the caller's confirmation
+decision (`opts.yes`).
 """
 
 from __future__ import annotations
@@ -11,20 +18,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import shutil
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typer
-from rich.table import Table
-
-from cli.common import emit_json, stderr, stdout
 from infra.lab import control, hosts, image, network, proxy, s3
 from infra.lab.layout import PROXY_PORT, Layout
 from infra.lab.system import alive, require_kernel, require_root, require_tools, run
@@ -34,6 +37,8 @@ from inventories.errors import HcopsError
 from inventories.model import Region
 
 TOOLS = ["systemd-nspawn", "ip", "tc", "nft", "ssh", "ssh-keygen", "tinyproxy", "nsenter", "mount"]
+log = logging.getLogger("hcops.lab")
+OK, ERROR, CHANGES = 0, 1, 2
 LATENCY_NOTE = ("this kernel has no netem: the lab caps the line's bandwidth but cannot add its "
                 "latency ({latency} ms in the model)")
 
@@ -63,6 +68,95 @@ class Plan:
         return any(s.kind == kind and (name is None or s.name == name) for s in self.changes)
 
 
+# ---------------------------------------------------------------- results (rendered by cli/lab.py)
+
+@dataclass
+class LabPlanResult:
+    """`preview`: what `up` would do."""
+
+    region: str
+    plan: Plan
+    notes: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return CHANGES if self.plan.changes else OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "provider": "lab", "changes": len(self.plan.changes),
+                "steps": [asdict(s) for s in self.plan.steps], "notes": self.notes}
+
+
+@dataclass
+class LabUpResult:
+    """`up`: the plan it followed and what it did (nothing when the lab already matched)."""
+
+    region: str
+    plan: Plan
+    notes: list[str]
+    done: list[str]
+    seconds: float
+    outputs: Path | None
+
+    @property
+    def exit_code(self) -> int:
+        return OK
+
+    def as_dict(self) -> dict[str, Any]:
+        if not self.plan.changes:
+            return {"region": self.region, "changes": 0, "done": [], "seconds": 0.0}
+        return {"region": self.region, "changes": len(self.plan.changes), "done": self.done,
+                "seconds": round(self.seconds, 1), "outputs": str(self.outputs)}
+
+
+@dataclass
+class LabDestroyResult:
+    region: str
+    removed: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "removed": self.removed}
+
+
+@dataclass
+class LabStatusResult:
+    """`status` and `refresh`: hosts, links and S3 as observed now."""
+
+    data: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.data
+
+
+@dataclass
+class LabOutputsResult:
+    outputs: RegionOutputs
+
+    @property
+    def exit_code(self) -> int:
+        return OK
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.outputs.model_dump_json())
+        return data
+
+
+Progress = Callable[[str], None]
+
+
+def _progress(opts: InfraOptions | None) -> Progress:
+    fn = getattr(opts, "progress", None) if opts is not None else None
+    return fn if callable(fn) else log.info
+
+
 # ---------------------------------------------------------------- journal
 
 def _journal(layout: Layout) -> dict[str, Any]:
@@ -89,13 +183,13 @@ def _host_image(layout: Layout, journal: dict[str, Any], host: str) -> str:
 
 
 @contextmanager
-def _lock(layout: Layout) -> Iterator[None]:
+def _lock(layout: Layout, progress: Progress = log.info) -> Iterator[None]:
     layout.state.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(layout.state / ".lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            stderr.print(f"waiting for another hcops run on lab {layout.name} to finish ...")
+            progress(f"waiting for another hcops run on lab {layout.name} to finish ...")
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -188,16 +282,6 @@ def _plan_hosts(layout: Layout, plan: Plan) -> None:
             plan.add("host", name, "ok", f"{where}: {st.state}")
 
 
-def _print_plan(plan: Plan, title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    for col in ("resource", "name", "action", "detail"):
-        table.add_column(col)
-    style = {"ok": "green", "create": "yellow", "repair": "red", "start": "yellow"}
-    for s in plan.steps:
-        table.add_row(s.kind, s.name, f"[{style.get(s.action, '')}]{s.action}[/]", s.detail)
-    stderr.print(table)
-
-
 def _latency_notes(layout: Layout) -> list[str]:
     return [f"{link.name}: " + LATENCY_NOTE.format(latency=link.latency_ms)
             for link in layout.links.values() if link.latency_ms > 0]
@@ -211,18 +295,9 @@ def _preflight(action: str) -> None:
 
 # ---------------------------------------------------------------- operations
 
-def preview(region: Region, opts: InfraOptions) -> int:
+def preview(region: Region, opts: InfraOptions) -> LabPlanResult:
     layout = Layout(region)
-    plan = make_plan(layout)
-    if opts.json:
-        emit_json({"region": region.name, "provider": "lab", "changes": len(plan.changes),
-                   "steps": [asdict(s) for s in plan.steps], "notes": _latency_notes(layout)})
-    else:
-        _print_plan(plan, f"lab {region.name}: plan")
-        for note in _latency_notes(layout):
-            stderr.print(f"note: {note}")
-        stdout.print(f"{len(plan.changes)} change(s) planned" if plan.changes else "nothing to do")
-    return 2 if plan.changes else 0
+    return LabPlanResult(region.name, make_plan(layout), _latency_notes(layout))
 
 
 def ensure_up(region: Region) -> list[str]:
@@ -234,46 +309,38 @@ def ensure_up(region: Region) -> list[str]:
         return _apply(layout, plan) if plan.changes else []
 
 
-def up(region: Region, opts: InfraOptions) -> int:
+def up(region: Region, opts: InfraOptions) -> LabUpResult:
+    """Plan, hand the plan to `opts.on_plan` (the CLI shows it), then make only the difference."""
     _preflight("`hcops infra up` for a lab region")
     layout = Layout(region)
-    with _lock(layout):
+    progress = _progress(opts)
+    with _lock(layout, progress):
         started = time.monotonic()
         plan = make_plan(layout)
-        if not opts.json:
-            _print_plan(plan, f"lab {region.name}: plan")
-            for note in _latency_notes(layout):
-                stderr.print(f"note: {note}")
+        notes = _latency_notes(layout)
+        on_plan = getattr(opts, "on_plan", None)
+        if callable(on_plan):
+            on_plan(LabPlanResult(region.name, plan, notes))
         if not plan.changes:
-            if opts.json:
-                emit_json({"region": region.name, "changes": 0, "done": [], "seconds": 0.0})
-            else:
-                stdout.print("nothing to do: the lab matches the model")
-            return 0
-        done = _apply(layout, plan)
+            return LabUpResult(region.name, plan, notes, [], 0.0, None)
+        done = _apply(layout, plan, progress)
         seconds = time.monotonic() - started
-    if opts.json:
-        emit_json({"region": region.name, "changes": len(plan.changes), "done": done,
-                   "seconds": round(seconds, 1), "outputs": str(outputs_path(region.name))})
-    else:
-        stdout.print(f"lab {region.name} is up ({len(done)} change(s) in {seconds:.1f} s); "
-                     f"outputs: {outputs_path(region.name)}")
-    return 0
+    return LabUpResult(region.name, plan, notes, done, seconds, outputs_path(region.name))
 
 
-def _apply(layout: Layout, plan: Plan) -> list[str]:
+def _apply(layout: Layout, plan: Plan, progress: Progress = log.info) -> list[str]:
     done: list[str] = []
 
     def say(msg: str) -> None:
         done.append(msg)
-        stderr.print(f"  {msg}")
+        progress(f"  {msg}")
 
     journal = _journal(layout)
     journal.setdefault("hosts", {})
     layout.state.mkdir(parents=True, exist_ok=True, mode=0o700)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     if plan.needs("image"):
-        stderr.print("building the base image (debootstrap, about a minute; cached afterwards) ...")
+        progress("building the base image (debootstrap, about a minute; cached afterwards) ...")
         _root, seconds = image.ensure()
         say(f"built base image {image.recipe_hash()} in {seconds:.0f} s")
     pub = control.ensure_ssh_key(layout)
@@ -339,27 +406,20 @@ def _outputs(layout: Layout) -> RegionOutputs:
     return out
 
 
-def destroy(region: Region, opts: InfraOptions) -> int:
+def destroy(region: Region, opts: InfraOptions) -> LabDestroyResult:
+    """Remove the lab. `opts.yes` is the caller's confirmation decision: without it nothing is touched."""
     require_root("`hcops infra destroy` for a lab region")
-    layout = Layout(region)
     if not opts.yes:
-        if not sys.stdin.isatty():
-            raise HcopsError(f"destroying lab {region.name} needs confirmation",
-                             "pass --yes (stdin is not a terminal, so hcops cannot ask)")
-        if not typer.confirm(f"remove every host, bridge and process of lab {region.name}?"):
-            stderr.print("nothing removed")
-            return 1
-    with _lock(layout):
-        removed = teardown(layout)
-    if opts.json:
-        emit_json({"region": region.name, "removed": removed})
-    else:
-        stdout.print(f"lab {region.name} removed ({len(removed)} object(s))" if removed
-                     else f"lab {region.name}: nothing to remove")
-    return 0
+        raise HcopsError(f"destroying lab {region.name} needs confirmation",
+                         "pass --yes (stdin is not a terminal, so hcops cannot ask)")
+    layout = Layout(region)
+    progress = _progress(opts)
+    with _lock(layout, progress):
+        removed = teardown(layout, progress)
+    return LabDestroyResult(region.name, removed)
 
 
-def teardown(layout: Layout) -> list[str]:
+def teardown(layout: Layout, progress: Progress = log.info) -> list[str]:
     removed: list[str] = []
     specs = list(layout.hosts.values())
     with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
@@ -368,7 +428,7 @@ def teardown(layout: Layout) -> list[str]:
     removed += [f"container {h.machine}" for h, r in zip(specs, was_running, strict=True) if r]
     kept = sum(hosts.harvest_debs(h) for h in specs)
     if kept:
-        stderr.print(f"kept {kept} downloaded package(s) in {hosts.apt_archives()} for the next lab")
+        progress(f"kept {kept} downloaded package(s) in {hosts.apt_archives()} for the next lab")
     for h in specs:
         if hosts.unmount_root(h):
             removed.append(f"mount {h.root}")
@@ -406,14 +466,6 @@ def _release_nspawn_runtime() -> None:
         run(["umount", str(hosts.NSPAWN_RUNTIME)], "unmount /run/systemd/nspawn", check=False)
 
 
-def _uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
 def observe(layout: Layout) -> dict[str, Any]:
     rows = []
     for name, spec in layout.hosts.items():
@@ -437,45 +489,19 @@ def observe(layout: Layout) -> dict[str, Any]:
             "observed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def _print_status(data: dict[str, Any], opts: InfraOptions) -> None:
-    if opts.json:
-        emit_json(data)
-        return
-    table = Table(title=f"lab {data['region']}", title_justify="left")
-    for col in ("host", "site", "address", "state", "uptime", "failed units"):
-        table.add_column(col)
-    for r in data["hosts"]:
-        colour = "green" if r["state"] == "running" else "yellow" if r["state"] in ("degraded", "starting") else "red"
-        table.add_row(r["host"], r["site"], r["address"], f"[{colour}]{r['state']}[/]", _uptime(r["uptime_s"]),
-                      ", ".join(r["failed_units"]))
-    stdout.print(table)
-    for ln in data["links"]:
-        stdout.print(f"link {ln['link']}: {ln['state']} ({ln['bandwidth_mbit']} Mbit/s each way)")
-    if data["s3"]:
-        stdout.print(f"s3 {data['s3']['endpoint']}: {data['s3']['state']}")
+def status(region: Region, opts: InfraOptions) -> LabStatusResult:
+    return LabStatusResult(observe(Layout(region)))
 
 
-def status(region: Region, opts: InfraOptions) -> int:
-    _print_status(observe(Layout(region)), opts)
-    return 0
-
-
-def refresh(region: Region, opts: InfraOptions) -> int:
+def refresh(region: Region, opts: InfraOptions) -> LabStatusResult:
     layout = Layout(region)
     data = observe(layout)
     if layout.state.exists():
         journal = _journal(layout)
         journal["observed"] = data
         _save_journal(layout, journal)
-    _print_status(data, opts)
-    return 0
+    return LabStatusResult(data)
 
 
-def outputs(region: Region, opts: InfraOptions) -> int:
-    out = read_outputs(region.name)
-    if opts.json:
-        emit_json(json.loads(out.model_dump_json()))
-    else:
-        stdout.print_json(out.model_dump_json())
-    return 0
-
+def outputs(region: Region, opts: InfraOptions) -> LabOutputsResult:
+    return LabOutputsResult(read_outputs(region.name))

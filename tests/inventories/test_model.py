@@ -103,7 +103,7 @@ def test_graph_outputs(hcops, tmp_path: Path):
     res = hcops("inventory", "graph", "lab", "--format", "dot")
     assert res.stdout.startswith("graph region {") and "10.231.2.13" in res.stdout
     bad = hcops("inventory", "graph", "lab", "--format", "png")
-    assert bad.code == 1 and "use --format mermaid or --format dot" in bad.stderr
+    assert bad.code == 64 and "'png' is not one of 'mermaid', 'dot'" in bad.stderr  # a usage error
 
 
 def test_graph_svg_with_graphviz(hcops, tmp_path: Path):

@@ -63,7 +63,7 @@ def test_address_in_use_is_refused(tmp_path: Path, hcops: Callable[..., CliResul
 def test_not_root_is_refused(hcops: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     _clean_error(hcops("infra", "up", "--region", "lab"), "needs root", "run it as root")
-    _clean_error(hcops("lab", "cut-link", "dedicated-line"), "needs root")
+    _clean_error(hcops("lab", "cut-link", "dedicated-line", "--region", "lab"), "needs root")
 
 
 def test_missing_tool_names_its_package(hcops: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,7 +60,7 @@ def test_maintenance_refuses_unknown_hosts_and_bad_values(applied, hcops):
     assert not _windows(applied)
     too_long = hcops("monitor", "maintenance", "start", "--region", "lab", "--hosts", "db1", "--reason", "x",
                      "--minutes", "99999")
-    assert too_long.code == 1 and "out of range" in too_long.stderr
+    assert too_long.code == 64 and "--minutes" in too_long.stderr  # a usage error, before any API call
     stop_unknown = hcops("monitor", "maintenance", "stop", "--region", "lab", "--hosts", "nosuch")
     assert stop_unknown.code == 1 and "unknown host(s) nosuch" in stop_unknown.stderr
 
@@ -100,10 +100,11 @@ def test_sla_created_per_slo_and_read_back_with_error_budget(applied, hcops):
     assert {r["slo"]: r["budget_min"] for r in yearly} == {"platform": 262.8, "records-db": 262.8}
     table = hcops("monitor", "sla", "--region", "lab")
     assert table.code == 0 and "platform" in table.stdout and "21.9" in table.stdout and "ok" in table.stdout
+    assert f"{outage:.1f} of 21.9 min budget used" in table.stdout  # the reason beside the state
 
 
 def test_sla_before_apply_and_bad_period(zabbix, hcops):
     missing = hcops("monitor", "sla", "--region", "lab")
     assert missing.code == 1 and "no SLA for SLO" in missing.stderr and "monitor apply" in missing.stderr
     bad = hcops("monitor", "sla", "--region", "lab", "--period", "week")
-    assert bad.code == 1 and "--period month" in bad.stderr
+    assert bad.code == 64 and "'week' is not one of 'month', 'year'" in bad.stderr

@@ -9,6 +9,9 @@ dependency.
 
     GET /          JSON status (always 200 while the process lives)
     GET /health    200 when a write was acknowledged within `stale_after_s`, else 503
+    GET /events?since=EPOCH   every write attempt since then (the last `events_kept`): its time,
+                   sequence number, whether the database acknowledged the commit, where it went,
+                   and the error; drills compute RTO and RPO from these
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import ssl
 import sys
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pymysql
 
@@ -54,6 +59,16 @@ class Canary:
         self.last_error: str | None = None
         self.started_at = now_iso()
         self.stop = threading.Event()
+        self.events: deque[dict[str, Any]] = deque(maxlen=int(cfg.get("events_kept", 3600)))
+
+    def _event(self, seq: int | None, acked: bool, ok: bool, error: str | None = None) -> None:
+        with self.lock:
+            self.events.append({"t": round(time.time(), 3), "seq": seq, "acked": acked, "ok": ok,
+                                "primary": self.primary, "error": error})
+
+    def events_since(self, since: float) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.events if e["t"] >= since]
 
     def _connect(self, host: str) -> pymysql.connections.Connection:
         ctx = ssl.create_default_context(cafile=self.db["ca"])
@@ -87,6 +102,8 @@ class Canary:
         raise RuntimeError("no writable database: " + "; ".join(errors))
 
     def tick(self) -> None:
+        seq: int | None = None
+        acked = False
         try:
             if self.conn is None:
                 self._find_primary()
@@ -96,6 +113,7 @@ class Canary:
                 cur.execute("INSERT INTO canary_seq (writer, seq, written_at) VALUES (%s, %s, NOW(6))",
                             (self.name, seq))
             self.conn.commit()
+            acked = True  # the database said committed: from here on losing it counts against RPO
             self.last_seq = seq
             with self.conn.cursor() as cur:
                 cur.execute("SELECT MAX(seq) FROM canary_seq WHERE writer=%s", (self.name,))
@@ -107,7 +125,9 @@ class Canary:
                 self.last_ack_mono = time.monotonic()
                 self.writes_ok += 1
                 self.last_error = None
+            self._event(seq, True, True)
         except (pymysql.MySQLError, RuntimeError, OSError) as exc:
+            self._event(seq, acked, False, str(exc)[:200])
             with self.lock:
                 self.writes_failed += 1
                 self.last_error = f"{now_iso()} {exc}"
@@ -146,10 +166,17 @@ def handler_for(canary: Canary) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
 
         def do_GET(self) -> None:
-            status = canary.status()
-            if self.path in ("/", "/status"):
+            url = urlsplit(self.path)
+            status: Any = canary.status()
+            if url.path in ("/", "/status"):
                 code = 200
-            elif self.path == "/health":
+            elif url.path == "/events":
+                try:
+                    since = float(parse_qs(url.query).get("since", ["0"])[0])
+                    code, status = 200, {"host": canary.name, "events": canary.events_since(since)}
+                except ValueError:
+                    code, status = 400, {"error": "since must be a UNIX time in seconds"}
+            elif url.path == "/health":
                 code = 200 if status["healthy"] else 503
             else:
                 code, status = 404, {"error": "not found"}

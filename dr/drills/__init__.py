@@ -1,0 +1,1 @@
+"""Failover drills as Chaos Toolkit experiments: catalog, probes, actions, measurement, reports, store."""

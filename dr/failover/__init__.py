@@ -1,0 +1,1 @@
+"""MariaDB failover: observe the topology, plan a promotion (data), carry it out, rejoin the old primary."""

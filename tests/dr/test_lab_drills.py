@@ -1,0 +1,126 @@
+"""Failover and the drills end to end on the lab: real MariaDB, real power-offs, real cut line.
+
+One module, in the order a person would try them: a failover by hand and back, then every drill
+through the CLI with its journal, measurements and report; each leaves the lab as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dr.drills.store import list_runs
+from dr.failover.topology import current_primary, observe
+from tests.fixtures.deploy import Deploys
+from tests.fixtures.lab import Lab
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def cli() -> Iterator[Any]:
+    mp = pytest.MonkeyPatch()
+    from tests.conftest import make_runner
+
+    yield make_runner(mp)
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def ready(lab: Lab, deployed: Deploys, cli: Any) -> Lab:
+    """Zabbix knows the hosts (drills open maintenance windows for them)."""
+    res = cli("monitor", "apply", "--region", lab.region_arg, "--yes")
+    assert res.code == 0, res.stderr
+    lab.wait_not_busy()
+    return lab
+
+
+def _drill(cli: Any, lab: Lab, name: str) -> dict[str, Any]:
+    res = cli("-o", "json", "drill", "run", name, "--region", lab.region_arg, "--yes")
+    data = json.loads(res.stdout) if res.stdout.strip().startswith("{") else {}
+    assert data, f"drill {name} printed no JSON (exit {res.code}): {res.stderr[-3000:]}"
+    checks = data.get("verdict", {}).get("checks", [])
+    assert res.code == 0, f"drill {name} failed: {checks} {data.get('refused')} {res.stderr[-2000:]}"
+    _name, svc, states = observe(lab.region)
+    assert current_primary(states) == svc.primary, f"{name} left {current_primary(states)} as primary"
+    return data
+
+
+def test_failover_by_hand_switchover_and_back(ready: Lab, cli: Any) -> None:
+    region = ready.region_arg
+    plan = cli("-o", "json", "failover", "db", "--region", region)
+    assert plan.code == 2, plan.stderr
+    p = json.loads(plan.stdout)
+    assert (p["kind"], p["old_primary"], p["candidate"]) == ("switchover", "db1", "db2")
+    there = cli("-o", "json", "failover", "db", "--region", region, "--yes")
+    assert there.code == 0, there.stderr
+    assert json.loads(there.stdout)["new_primary"] == "db2"
+    st = json.loads(cli("-o", "json", "failover", "status", "--region", region).stdout)["servers"]
+    assert st["db2"]["writable"] and not st["db1"]["writable"]
+    assert st["db1"]["replica"]["Slave_SQL_Running"] == "Yes"
+    bad = cli("failover", "db", "--region", region, "--to", "zbx1", "--yes")
+    assert bad.code == 1 and "not a server of appdb" in bad.stderr
+    back = cli("-o", "json", "failover", "db", "--region", region, "--to", "db1", "--yes")
+    assert back.code == 0, back.stderr
+    assert ready.run("db1", "test ! -e /etc/mysql/mariadb.conf.d/99-hcops-fence.cnf", check=False).returncode == 0
+    assert ready.run("db2", "test -e /etc/mysql/mariadb.conf.d/99-hcops-fence.cnf", check=False).returncode == 0
+
+
+def test_db_switchover_is_lossless(ready: Lab, cli: Any) -> None:
+    h = _drill(cli, ready, "db-switchover")
+    assert h["rpo_lost_writes"] == 0 and h["max_writable"] == 1
+    assert h["acked_writes"] > 5
+    assert h["maintenance"]["open"].startswith("opened ") and h["maintenance"]["close"].startswith("closed ")
+
+
+def test_db_primary_loss_promotes_with_rpo_zero(ready: Lab, cli: Any) -> None:
+    h = _drill(cli, ready, "db-primary-loss")
+    assert h["rpo_lost_writes"] == 0
+    assert h["rto_s"] is not None and 0 < h["rto_s"] <= h["targets"]["rto_target_s"]
+    promoted = [d for d in h["manager"] if d["action"] == "failover"]
+    assert len(promoted) == 1 and "promoted db2" in promoted[0]["reason"]
+    assert any(d["action"] == "suspect" for d in h["manager"])  # it waited for more than one failed check
+    assert promoted[0]["observers_down"], "the manager acted on its own view alone"
+    assert h["max_writable"] == 1
+
+
+def test_app_node_loss_keeps_serving(ready: Lab, cli: Any) -> None:
+    h = _drill(cli, ready, "app-node-loss")
+    assert h["failed_requests"] <= h["targets"]["max_failed_requests"]
+    assert h["requests"] > 20
+
+
+def test_lb_node_loss_moves_the_vip(ready: Lab, cli: Any) -> None:
+    h = _drill(cli, ready, "lb-node-loss")
+    assert any("VIP on" in m["what"] for m in h["marks"])
+    assert h["requests"] > 10
+
+
+def test_link_cut_loses_nothing_and_promotes_nothing(ready: Lab, cli: Any) -> None:
+    h = _drill(cli, ready, "link-cut")
+    assert h["rpo_lost_writes"] == 0 and h["max_writable"] == 1
+    assert not [d for d in h["manager"] if d["action"] == "failover"]
+    assert any(d["action"] == "hold" for d in h["manager"]), h["manager"]  # observers saw it, the witness did not
+    assert h["local_writer"]["commits"] > 5
+    assert h["outages"], "cloud-side writes across a cut line must fail, and the report must show it"
+
+
+def test_drill_report_renders_offline_in_chromium(ready: Lab) -> None:
+    runs = list_runs(ready.region)
+    assert {r.drill for r in runs} >= {"db-switchover", "db-primary-loss", "app-node-loss", "lb-node-loss",
+                                       "link-cut"}
+    run = next(r for r in reversed(runs) if r.drill == "db-primary-loss")
+    assert json.loads(run.journal.read_text())["hcops"]["run_id"] == run.run_id
+    png = Path(tempfile.mkdtemp()) / "report.png"
+    profile = tempfile.mkdtemp()
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                    f"--screenshot={png}", "--window-size=1280,1600", f"file://{run.report_html}"],
+                   check=True, capture_output=True, timeout=120)
+    assert png.stat().st_size > 20_000  # a page with a chart, not a blank one
