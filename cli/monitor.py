@@ -48,16 +48,13 @@ def _url(value: str | None) -> str | None:
 
 URL_OPTION = typer.Option(None, "--url", callback=_url, help="Zabbix API URL (default: HCOPS_ZABBIX_URL, "
                           "then the region's zabbix service: its server, frontend port and /api_jsonrpc.php).")
-TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, "
-                            "HCOPS_ZABBIX_USER/PASSWORD, then the region's stored `zabbix-api-token`).")
+TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, then the "
+                            "sync user's or the role's stored token).")
 TIMEOUT_OPTION = typer.Option(None, "--timeout", min=0.1, help="Seconds to wait for each API answer (default 30).")
 RETRIES_OPTION = typer.Option(None, "--retries", min=0, help="Retries when the API is unreachable (default 4).")
-CA_OPTION = typer.Option(None, "--ca-file", help="CA certificate that signed an https frontend (default: "
-                         "HCOPS_ZABBIX_CA, then the region CA <state>/<region>/pki/ca.crt).")
-ADOPT_OPTION = typer.Option(False, "--adopt", help="Take over objects that carry hcops' marks and the model's "
-                            "keys but are missing from the ownership ledger (a lost state directory).")
-ENABLE_OPTION = typer.Option(False, "--enable-disabled", help="Re-enable hosts an operator disabled in Zabbix "
-                             "(by default an operator's disable stands).")
+CA_OPTION = typer.Option(None, "--ca-file", help="CA of an https frontend (default: region CA).")
+ADOPT_OPTION = typer.Option(False, "--adopt", help="Take over marked objects the ledger lacks.")
+ENABLE_OPTION = typer.Option(False, "--enable-disabled", help="Re-enable hosts an operator disabled.")
 
 
 def _connect(ctx: typer.Context, reg: Region, url: str | None, token: str | None,  # noqa: PLR0917
@@ -151,8 +148,7 @@ def apply(
     ca_file: str | None = CA_OPTION,
     adopt: bool = ADOPT_OPTION,
     enable_disabled: bool = ENABLE_OPTION,
-    allow_prune: bool = typer.Option(False, "--allow-prune", help="Apply a plan that deletes more than a quarter "
-                                     "of what hcops owns (refused by default: an empty or partial model)."),
+    allow_prune: bool = typer.Option(False, "--allow-prune", help="Allow deleting over 25% of what hcops owns."),
 ) -> None:
     """Bring Zabbix in line with the model: creates, updates, prunes hcops' own objects."""
     reg = region_from(ctx, region)
