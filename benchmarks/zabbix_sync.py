@@ -29,11 +29,12 @@ sys.path.insert(0, str(REPO))
 from inventories.loader import load_region  # noqa: E402
 from inventories.model import Region  # noqa: E402
 from monitoring.actual import HOST_QUERY, host_from_row  # noqa: E402
+from monitoring.apply import chunk_size  # noqa: E402
 from monitoring.client import Connection, ZabbixClient  # noqa: E402
 from monitoring.desired import desired_state  # noqa: E402
 from monitoring.diff import field_changes  # noqa: E402
 from monitoring.sync import apply_planned, plan_region  # noqa: E402
-from tests.fixtures.zabbix import ZabbixTestServer  # noqa: E402
+from tests.fixtures.zabbix import ZabbixTestServer, role_php_settings  # noqa: E402
 
 COUNTIES = ["zhanggong", "nankang", "ganxian", "xinfeng", "dayu", "shangyou", "chongyi", "anyuan", "longnan",
             "dingnan", "quannan", "ningdu", "yudu", "xingguo", "huichang", "xunwu", "shicheng", "ruijin"]
@@ -81,6 +82,24 @@ slos:
     return root
 
 
+def php_peak_mb(port: int) -> str:
+    """Peak resident memory (VmHWM) of the PHP processes serving the test frontend."""
+    peaks = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if not cmdline.startswith("php ") or f"127.0.0.1:{port}" not in cmdline:
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) // 1024)
+        except OSError:
+            continue
+    return f"{max(peaks)} MB (of {len(peaks)} processes)" if peaks else "n/a"
+
+
 def naive_replan(client: ZabbixClient, region: Region, limit: int) -> int:
     """What a hand-written sync does: one host.get per model host, update only if it differs."""
     desired = desired_state(region)
@@ -117,6 +136,10 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
     started = time.perf_counter()
     server.start()
     print(f"zabbix 6.0 test server up in {time.perf_counter() - started:.1f} s ({'; '.join(server.log)})")
+    limits = role_php_settings()
+    print("PHP as the zabbix_server role configures the frontend: "
+          + ", ".join(f"{k}={v}" for k, v in limits.items()) + f"; hosts per request: {chunk_size('host')}, "
+          f"other objects per request: {chunk_size('trigger')}")
     conn = Connection(server.url, token=server.token, source="benchmark", timeout=3600, retries=0)
     try:
         client = ZabbixClient.connect(conn)
@@ -126,7 +149,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
         result = apply_planned(client, planned)
         first = time.perf_counter() - t0
         print(f"first apply: {result.applied} changes ({counts['create']} creates) in {first:.1f} s, "
-              f"{client.total_calls} API calls")
+              f"{client.total_calls} API calls; PHP peak RSS per worker {php_peak_mb(server.port)}")
 
         t0 = time.perf_counter()
         client = ZabbixClient.connect(conn)  # a fresh run of `hcops monitor plan`: connect counts too

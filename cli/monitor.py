@@ -8,6 +8,7 @@ unknown host, the first API error during apply).
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +31,7 @@ from cli.common import (
 from inventories.errors import HcopsError
 from inventories.model import Region
 from monitoring import maintenance as maint
+from monitoring.apiuser import ensure_sync_token
 from monitoring.client import ZabbixClient, resolve_connection
 from monitoring.diff import Change, Plan
 from monitoring.sla import SliRow, report
@@ -46,15 +48,20 @@ def _url(value: str | None) -> str | None:
 
 URL_OPTION = typer.Option(None, "--url", callback=_url, help="Zabbix API URL (default: HCOPS_ZABBIX_URL, "
                           "then the region's zabbix service: its server, frontend port and /api_jsonrpc.php).")
-TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, "
-                            "HCOPS_ZABBIX_USER/PASSWORD, then the region's stored `zabbix-api-token`).")
+TOKEN_OPTION = typer.Option(None, "--token", help="API token (default: HCOPS_ZABBIX_TOKEN, then the "
+                            "sync user's or the role's stored token).")
 TIMEOUT_OPTION = typer.Option(None, "--timeout", min=0.1, help="Seconds to wait for each API answer (default 30).")
 RETRIES_OPTION = typer.Option(None, "--retries", min=0, help="Retries when the API is unreachable (default 4).")
+CA_OPTION = typer.Option(None, "--ca-file", help="CA of an https frontend (default: region CA).")
+ADOPT_OPTION = typer.Option(False, "--adopt", help="Take over marked objects the ledger lacks.")
+ENABLE_OPTION = typer.Option(False, "--enable-disabled", help="Re-enable hosts an operator disabled.")
 
 
-def _connect(reg: Region, url: str | None, token: str | None, timeout: float | None,
-             retries: int | None) -> ZabbixClient:
-    return ZabbixClient.connect(resolve_connection(reg, url, token, timeout, retries))
+def _connect(ctx: typer.Context, reg: Region, url: str | None, token: str | None,  # noqa: PLR0917
+             timeout: float | None, retries: int | None, ca_file: str | None = None) -> ZabbixClient:
+    client = ZabbixClient.connect(resolve_connection(reg, url, token, timeout, retries, ca_file=ca_file))
+    ctx.call_on_close(client.close)  # a password session is logged out, whatever happens next
+    return client
 
 
 def _short(value: Any) -> str:
@@ -96,6 +103,11 @@ def _show_plan(ctx: typer.Context, plan: Plan) -> None:
     stdout.print(changes)
     stdout.print(f"Plan: {counts['create']} to create, {counts['update']} to update, "
                  f"{counts['delete']} to delete, {plan.unchanged} unchanged.")
+    for note in plan.notes:
+        stderr.print(f"note: {note}")
+    if plan.mass_prune:
+        stderr.print(f"[red]warning:[/] this plan deletes {plan.prunes} of the {plan.owned} objects hcops owns; "
+                     "apply refuses it without --allow-prune")
 
 
 @app.command(epilog=examples("hcops monitor plan --region lab", "hcops monitor plan --region lab -o json"))
@@ -108,11 +120,14 @@ def plan(
     timeout: float | None = TIMEOUT_OPTION,
     retries: int | None = RETRIES_OPTION,
     rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Plan new PSKs for every host."),
+    ca_file: str | None = CA_OPTION,
+    adopt: bool = ADOPT_OPTION,
+    enable_disabled: bool = ENABLE_OPTION,
 ) -> None:
     """Show what apply would change, field by field. Exit 0 no changes, 2 changes, 1 error."""
     reg = region_from(ctx, region)
-    client = _connect(reg, url, token, timeout, retries)
-    planned = plan_region(client, reg, rotate_psk=rotate_psk)
+    client = _connect(ctx, reg, url, token, timeout, retries, ca_file)
+    planned = plan_region(client, reg, rotate_psk=rotate_psk, adopt=adopt, enable_disabled=enable_disabled)
     _show_plan(ctx, planned.plan)
     stderr.print(f"{client.total_calls} API calls")
     raise typer.Exit(Exit.OK if planned.plan.empty else Exit.CHANGES)
@@ -130,13 +145,20 @@ def apply(
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
     rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Generate, send and store a new PSK per host "
                                     "(then redeploy the agents so they use it)."),
+    ca_file: str | None = CA_OPTION,
+    adopt: bool = ADOPT_OPTION,
+    enable_disabled: bool = ENABLE_OPTION,
+    allow_prune: bool = typer.Option(False, "--allow-prune", help="Allow deleting over 25% of what hcops owns."),
 ) -> None:
     """Bring Zabbix in line with the model: creates, updates, prunes hcops' own objects."""
     reg = region_from(ctx, region)
-    client = _connect(reg, url, token, timeout, retries)
-    planned = plan_region(client, reg, rotate_psk=rotate_psk)
+    client = _connect(ctx, reg, url, token, timeout, retries, ca_file)
+    planned = plan_region(client, reg, rotate_psk=rotate_psk, adopt=adopt, enable_disabled=enable_disabled)
     if planned.plan.empty:
         _show_plan(ctx, planned.plan)
+        rotated = ensure_sync_token(client, reg.name)  # an unchanged region still rotates the token
+        if rotated is not None and rotated.action != "kept":
+            stderr.print(f"sync user's API token {rotated.action} (expires {_when(rotated.expires_at)})")
         raise typer.Exit(Exit.OK)
     if not is_json(ctx):
         _show_plan(ctx, planned.plan)
@@ -146,14 +168,22 @@ def apply(
         if not typer.confirm("Apply these changes?"):
             stderr.print("nothing applied")
             raise typer.Exit(Exit.ERROR)
-    result = apply_planned(client, planned)
+    result = apply_planned(client, planned, allow_prune=allow_prune)
     if is_json(ctx):
         emit_json({**planned.plan.as_dict(), "applied": result.applied, "psk_sent": result.psk_sent,
-                   "api_calls": client.total_calls})
+                   "api_calls": client.total_calls,
+                   "sync_token": None if result.token is None else {"action": result.token.action,
+                                                                     "expires_at": result.token.expires_at}})
     else:
         stdout.print(f"Applied {result.applied} changes to region {reg.name} "
                      f"({client.total_calls} API calls; PSK sent for {len(result.psk_sent)} hosts).")
+        if result.token is not None and result.token.action != "kept":
+            stderr.print(f"sync user's API token {result.token.action} (expires {_when(result.token.expires_at)})")
     raise typer.Exit(Exit.OK)
+
+
+def _when(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _host_list(hosts: str) -> list[str]:
@@ -168,8 +198,8 @@ def maintenance_start(
     region: str | None = REGION_OPTION,
     hosts: str = typer.Option(..., "--hosts", help="Comma-separated host names from the model."),
     reason: str = typer.Option(..., "--reason", help="Why (shown in Zabbix)."),
-    minutes: int = typer.Option(60, "--minutes", min=1, max=maint.MAX_MINUTES,
-                                help="How long the window lasts (1 minute to a week)."),
+    minutes: int = typer.Option(60, "--minutes", min=maint.MIN_MINUTES, max=maint.MAX_MINUTES,
+                                help="How long the window lasts (5 minutes, Zabbix's shortest, to a week)."),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
     timeout: float | None = TIMEOUT_OPTION,
@@ -179,7 +209,7 @@ def maintenance_start(
     reg = region_from(ctx, region)
     names = _host_list(hosts)
     maint.check_hosts(reg, names)  # before any connection attempt
-    window = maint.start(_connect(reg, url, token, timeout, retries), reg, names, reason=reason,
+    window = maint.start(_connect(ctx, reg, url, token, timeout, retries), reg, names, reason=reason,
                         minutes=minutes)
     if is_json(ctx):
         emit_json(window.as_dict())
@@ -203,7 +233,7 @@ def maintenance_stop(
     reg = region_from(ctx, region)
     names = _host_list(hosts)
     maint.check_hosts(reg, names)
-    touched = maint.stop(_connect(reg, url, token, timeout, retries), reg, names)
+    touched = maint.stop(_connect(ctx, reg, url, token, timeout, retries), reg, names)
     if is_json(ctx):
         emit_json({"ended": [w.as_dict() for w in touched]})
     elif touched:
@@ -224,7 +254,7 @@ def maintenance_list(
 ) -> None:
     """Maintenance windows hcops opened in this region."""
     reg = region_from(ctx, region)
-    windows = maint.active(_connect(reg, url, token, timeout, retries), reg)
+    windows = maint.active(_connect(ctx, reg, url, token, timeout, retries), reg)
     if is_json(ctx):
         emit_json([w.as_dict() for w in windows])
         return
@@ -237,6 +267,7 @@ def maintenance_list(
 
 class SlaPeriod(StrEnum):
     month = "month"
+    quarter = "quarter"
     year = "year"
 
 
@@ -261,7 +292,7 @@ def sla(
     ctx: typer.Context,
     *,
     region: str | None = REGION_OPTION,
-    period: SlaPeriod = typer.Option(SlaPeriod.month, "--period", help="The window to report: month or year."),
+    period: SlaPeriod = typer.Option(SlaPeriod.month, "--period", help="The window to report: month, quarter or year."),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
     timeout: float | None = TIMEOUT_OPTION,
@@ -269,7 +300,7 @@ def sla(
 ) -> None:
     """Per SLO: uptime, downtime, SLI and error budget left in the current month or year, and why ok/breached."""
     reg = region_from(ctx, region)
-    rows = report(_connect(reg, url, token, timeout, retries), reg, period.value)
+    rows = report(_connect(ctx, reg, url, token, timeout, retries), reg, period.value)
     if is_json(ctx):
         emit_json([{**r.as_dict(), "verdict": _verdict(r)} for r in rows])
         return

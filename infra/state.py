@@ -112,23 +112,54 @@ class SecretStore:
             raise ValueError(f"bad secret name {name!r}")
         return self.dir / name
 
+    def _fix_modes(self, path: Path | None = None) -> None:
+        """A store or secret left readable by an older version or by hand is closed again."""
+        if self.dir.exists() and self.dir.stat().st_mode & 0o077:
+            self.dir.chmod(0o700)
+        if path is not None and path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
     def get(self, name: str, kind: SecretKind = "password") -> str:
         path = self._path(name)
         if path.exists():
+            self._fix_modes(path)
             return path.read_text().strip()
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fix_modes()
         value = secrets.token_hex(32) if kind == "psk" else secrets.token_urlsafe(24)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = self.dir / f".{name}.{os.getpid()}.new"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # first writer wins, atomically: a racing second get reads the first
+        except FileExistsError:
+            return path.read_text().strip()
+        finally:
+            tmp.unlink(missing_ok=True)
         return value
 
     def set(self, name: str, value: str) -> None:
+        """Replace a secret atomically (write a temp file, fsync, rename): never half a key."""
         path = self._path(name)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+        self._fix_modes()
+        tmp = self.dir / f".{name}.{os.getpid()}.new"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
 
     def exists(self, name: str) -> bool:
         return self._path(name).exists()

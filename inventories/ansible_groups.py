@@ -90,16 +90,21 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
             inv.children[prefix + "s" if prefix != "county" else "counties"] = kids
     all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_model": summary(region)}
     if outputs:
-        # The automation account logs in (key only; root cannot); every task runs as root via sudo.
-        all_vars["ansible_user"] = outputs.ssh_user
-        all_vars["ansible_become"] = outputs.ssh_user != "root"
-        if outputs.known_hosts:  # host keys from provisioning, checked on every connection
-            all_vars["ansible_ssh_common_args"] = (f"-o UserKnownHostsFile={outputs.known_hosts} "
-                                                   "-o StrictHostKeyChecking=yes")
-        if outputs.ssh_private_key:
-            all_vars["ansible_ssh_private_key_file"] = str(outputs.ssh_private_key)
-        all_vars["hcops_vips"] = {k: str(v) for k, v in outputs.vips.items()}
-        if outputs.s3:
-            all_vars["hcops_s3"] = outputs.s3.model_dump(mode="json")
+        all_vars.update(_connection_vars(outputs))
     inv.group_vars["all"] = all_vars
     return inv
+
+
+def _connection_vars(outputs: RegionOutputs) -> dict[str, Any]:
+    """How Ansible reaches the provisioned hosts, from the provisioning outputs."""
+    # The automation account logs in (key only; root cannot); every task runs as root via sudo.
+    out: dict[str, Any] = {"ansible_user": outputs.ssh_user, "ansible_become": outputs.ssh_user != "root"}
+    if outputs.known_hosts:  # host keys from provisioning, checked on every connection
+        out["ansible_ssh_common_args"] = (f"-o UserKnownHostsFile={outputs.known_hosts} "
+                                          "-o StrictHostKeyChecking=yes")
+    if outputs.ssh_private_key:
+        out["ansible_ssh_private_key_file"] = str(outputs.ssh_private_key)
+    out["hcops_vips"] = {k: str(v) for k, v in outputs.vips.items()}
+    if outputs.s3:
+        out["hcops_s3"] = outputs.s3.model_dump(mode="json")
+    return out

@@ -19,7 +19,7 @@ INTERNET = IPv4Network("0.0.0.0/0")
 
 def check(region: Region) -> list[Finding]:
     out: list[Finding] = []
-    for fn in (_hosts, _networks, _links, _services, _rules, _admin, _backups, _slos, _equipment):
+    for fn in (_hosts, _networks, _links, _services, _rules, _admin, _backups, _slos, _equipment, _oncall):
         out.extend(fn(region))
     return out
 
@@ -394,3 +394,35 @@ def _equipment(region: Region) -> Iterator[Finding]:
         if load["capacity_w"] and load["power_w"] > load["capacity_w"]:
             yield (base, f"site {site_name} draws {load['power_w']} W but its UPS "
                    f"delivers {load['capacity_w']} W", "size the UPS for the site's load, or add one")
+
+
+def _oncall(region: Region) -> Iterator[Finding]:
+    oncall = region.spec.oncall
+    for name, group in oncall.groups.items():
+        for index, person in enumerate(group.members):
+            if person not in oncall.people:
+                yield (("oncall", "groups", name, "members", index), f"on-call group {name!r} names unknown "
+                       f"person {person!r}", f"add {person!r} under oncall.people, or use one of: "
+                       f"{', '.join(oncall.people) or '(none declared)'}")
+    for step_no, step in enumerate(oncall.escalation):
+        for index, group_name in enumerate(step.notify):
+            if group_name not in oncall.groups:
+                yield (("oncall", "escalation", step_no, "notify", index), f"escalation step pages unknown "
+                       f"group {group_name!r}", f"use one of: {', '.join(oncall.groups) or '(none declared)'}")
+    if oncall.escalation and oncall.escalation[0].after_minutes != 0:
+        yield (("oncall", "escalation", 0, "after_minutes"), "the first escalation step must page at once",
+               "set its after_minutes to 0 (later steps escalate)")
+    times = [s.after_minutes for s in oncall.escalation]
+    if times != sorted(set(times)):
+        yield (("oncall", "escalation"), "escalation steps must be in rising order of after_minutes, each once",
+               "order the steps by after_minutes")
+    for name, who in oncall.people.items():
+        if who.phone and not oncall.webhook:
+            yield (("oncall", "people", name, "phone"), f"{name} has a phone but the region has no webhook to "
+                   "page it through", "add oncall.webhook.url (the SMS / IM gateway), or drop the phone")
+        if who.email and not oncall.email:
+            yield (("oncall", "people", name, "email"), f"{name} has an email but the region has no mail "
+                   "server", "add oncall.email (smtp_server, from), or drop the email")
+    if oncall.groups and not oncall.escalation:
+        yield (("oncall", "escalation"), "on-call groups are declared but nobody is paged",
+               "add an escalation step: [{after_minutes: 0, notify: [GROUP]}]")

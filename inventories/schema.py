@@ -247,6 +247,8 @@ class Zabbix(_Service):
     server: Name
     port: Port = 10051
     frontend_port: Port = 8081
+    frontend_tls: bool = Field(default=False, description="serve frontend and API over https with a region-CA "
+                               "certificate (the sync then verifies it against the region CA)")
 
 
 class Collector(_Service):
@@ -338,6 +340,55 @@ class Admin(_Strict):
         default_factory=list, description="public keys; in a lab region the controller makes one when empty")
 
 
+Severity = Literal["information", "warning", "average", "high", "disaster"]
+
+
+class Person(_Strict):
+    """Someone who is paged: how to reach them (at least one way)."""
+
+    name: str = Field(min_length=1)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{5,20}$",
+                              description="number the SMS / IM gateway behind the webhook pages")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Person:
+        if not self.email and not self.phone:
+            raise ValueError("a person needs an `email` or a `phone` to be paged")
+        return self
+
+
+class OncallGroup(_Strict):
+    members: Annotated[list[Name], Field(min_length=1)]
+    description: str = ""
+
+
+class EscalationStep(_Strict):
+    after_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+    notify: Annotated[list[Name], Field(min_length=1, description="on-call groups paged at this step")]
+
+
+class Webhook(_Strict):
+    url: str = Field(pattern=r"^https?://", description="the SMS / WeChat Work / DingTalk gateway hcops posts to")
+
+
+class Email(_Strict):
+    smtp_server: str = Field(min_length=1)
+    smtp_port: Port = 25
+    from_address: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Oncall(_Strict):
+    """Who is paged for the region's problems, how, and who next when nobody reacts."""
+
+    people: dict[Name, Person] = Field(default_factory=dict)
+    groups: dict[Name, OncallGroup] = Field(default_factory=dict)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+    page_severities: list[Severity] = Field(default_factory=lambda: list[Severity](["high", "disaster"]))
+    webhook: Webhook | None = None
+    email: Email | None = None
+
+
 class RegionSpec(_Strict):
     """Everything a region's files say, merged from all of them."""
 
@@ -354,6 +405,7 @@ class RegionSpec(_Strict):
         default_factory=dict, description="per site: servers, switches, firewall, VPN device, UPS, racks it buys")
     admins: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")], Admin] = Field(
         default_factory=dict, description="named human administrators (login names)")
+    oncall: Oncall = Field(default_factory=Oncall)
 
 
 SECTIONS = tuple(RegionSpec.model_fields)

@@ -7,13 +7,24 @@ macros, interfaces, steps, parents) is sent whole. Templates a host no longer ne
 cleared (`templates_clear`), so their items go with them.
 
 PSKs are write-only: sent when a host is created, when its encryption settings change, and
-with `rotate_psk` (a new key is generated, sent, and stored only once Zabbix accepted it, so
-the secret store never holds a key Zabbix does not).
+with `rotate_psk`. A rotated key is saved as *pending* (`zabbix-psk-<host>-pending`) before it
+is sent and promoted once Zabbix accepted it; if the answer is lost, the next run sends the same
+pending key again instead of a new one, so neither side is left with a key the other lacks.
+
+Ownership: every id a create returns goes into the ledger (`monitoring.ledger`) before the next
+batch, every deleted id leaves it. A create whose answer was lost (`WriteOutcomeUnknown`: a 5xx,
+a dropped connection, a timeout) is never re-sent blindly: the objects are looked up by their
+keys, the ones that exist are recorded as created, and only the rest are sent again.
+
+People's parts of shared objects are sent back as they were: a host's other groups, templates
+(never cleared), tags and macros (by id), its other interfaces (hcops updates only its agent
+interface, by id), a service's other parents.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,15 +33,24 @@ from typing import Any
 
 from infra.state import SecretStore
 from inventories.errors import HcopsError
-from monitoring import burnrate
 from monitoring.actual import Lookups
-from monitoring.client import ZabbixClient
-from monitoring.diff import Change, Plan
-from monitoring.objects import PSK_IDENTITY, PSK_SECRET, State
+from monitoring.alerting import COND_ACK, OP_EQUAL
+from monitoring.client import WriteOutcomeUnknown, ZabbixClient
+from monitoring.diff import PRUNE_SHARE, Change, Plan
+from monitoring.ledger import Ledger
+from monitoring.objects import KEY_TAG, PSK_IDENTITY, PSK_SECRET, State, managed_tags
 
 log = logging.getLogger("hcops.monitoring")
 CHUNK = 500
+"""Objects per request for light kinds."""
+HOST_CHUNK = 100
+"""Hosts per create/update: a host.create costs the frontend about 0.7 MB of PHP memory per
+host with its templates (500 hosts peaked near 370 MB); 100 fit the 128 MB the zabbix_server
+role gives PHP by default with room to spare. HCOPS_ZABBIX_BATCH overrides both."""
 STEP_NAME = "GET /"
+ID_FIELDS = {"hostgroup": "groupids", "host": "hostids", "httptest": "httptestids", "item": "itemids",
+             "trigger": "triggerids", "service": "serviceids", "sla": "slaids", "mediatype": "mediatypeids",
+             "role": "roleids", "usergroup": "usrgrpids", "user": "userids", "action": "actionids"}
 
 
 @dataclass
@@ -41,12 +61,18 @@ class Ids:
     hosts: dict[str, str] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)
+    items: dict[str, str] = field(default_factory=dict)
+    mediatypes: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    usergroups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class ApplyResult:
     applied: int = 0
     psk_sent: list[str] = field(default_factory=list)
+    token: Any = None
+    """monitoring.apiuser.TokenState of the sync user's token after the apply"""
 
 
 def _tags(pairs: Any) -> list[dict[str, str]]:
@@ -57,22 +83,40 @@ def _opt_tags(triples: Any) -> list[dict[str, str]]:
     return [{"tag": t, "operator": op, "value": v} for t, op, v in triples]
 
 
+def _ids(actual: State, kind: str) -> dict[str, str]:
+    return {k: o.id for k, o in actual.objects[kind].items() if o.id}  # type: ignore[index]
+
+
 class Applier:
-    def __init__(self, client: ZabbixClient, region: str, actual: State, lookups: Lookups) -> None:
+    def __init__(self, client: ZabbixClient, region: str, actual: State, lookups: Lookups, *,
+                 ledger: Ledger | None = None) -> None:
         self.client = client
         self.region = region
         self.store = SecretStore(region)
+        self.ledger = ledger or Ledger(region)
         self.ids = Ids(templates=dict(lookups.templates))
-        self.ids.groups = {k: o.id for k, o in actual.objects["hostgroup"].items() if o.id}
-        self.ids.hosts = {k: o.id for k, o in actual.objects["host"].items() if o.id}
-        self.ids.services = {k: o.id for k, o in actual.objects["service"].items() if o.id}
+        self.ids.groups = {**lookups.shared_groups, **_ids(actual, "hostgroup")}
+        self.ids.hosts = _ids(actual, "host")
+        self.ids.services = _ids(actual, "service")
+        self.ids.items = _ids(actual, "item")
+        self.ids.mediatypes = _ids(actual, "mediatype")
+        self.ids.roles = _ids(actual, "role")
+        self.ids.usergroups = _ids(actual, "usergroup")
         self.result = ApplyResult()
         self._new_psks: dict[str, str] = {}
+        self._interfaces: list[dict[str, Any]] = []
+        for kind, zid, key in lookups.adopted:
+            self.ledger.add(kind, zid, key)
+        if lookups.adopted:
+            self.ledger.save()
 
     # ---- PSK ------------------------------------------------------------------------------
     def _psk(self, host: str, rotate: bool) -> dict[str, str]:
         if rotate:
-            key = secrets.token_hex(32)
+            pending = PSK_SECRET.format(host=host) + "-pending"
+            # A key sent before whose answer was lost is sent again, not replaced.
+            key = self.store.get(pending, "psk") if self.store.exists(pending) else secrets.token_hex(32)
+            self.store.set(pending, key)  # saved before it is sent
             self._new_psks[host] = key
         else:
             key = self.store.get(PSK_SECRET.format(host=host), "psk")
@@ -82,6 +126,7 @@ class Applier:
     def _commit_psks(self) -> None:
         for host, key in self._new_psks.items():
             self.store.set(PSK_SECRET.format(host=host), key)
+            self.store.delete(PSK_SECRET.format(host=host) + "-pending")
         self._new_psks.clear()
 
     # ---- payloads -------------------------------------------------------------------------
@@ -110,20 +155,32 @@ class Applier:
         for name in ("name", "status", "description"):
             if name in changed:
                 out[name] = f[name]
+        human: dict[str, Any] = ch.actual.extra.get("human", {})
         if "groups" in changed:
-            out["groups"] = [{"groupid": self.ids.groups[g]} for g in f["groups"]]
+            out["groups"] = [{"groupid": self.ids.groups[g]} for g in f["groups"]] + [
+                {"groupid": gid} for gid in human.get("groups", [])]
         if "templates" in changed:
-            out["templates"] = [{"templateid": self.ids.templates[t]} for t in f["templates"]]
+            out["templates"] = [{"templateid": self.ids.templates[t]} for t in f["templates"]] + [
+                {"templateid": tid} for tid in human.get("templates", [])]
             linked: dict[str, str] = ch.actual.extra.get("template_names", {})
-            cleared = [{"templateid": tid} for name, tid in linked.items() if name not in f["templates"]]
+            # Only templates hcops linked are cleared; a person's stay linked with their data.
+            cleared = [{"templateid": linked[name]} for name in ch.actual.fields["templates"]
+                       if name not in f["templates"] and name in linked]
             if cleared:
                 out["templates_clear"] = cleared
         if "tags" in changed:
-            out["tags"] = _tags(f["tags"])
+            out["tags"] = _tags(f["tags"]) + _tags(human.get("tags", []))
         if "macros" in changed:
-            out["macros"] = [{"macro": m, "value": v} for m, v in f["macros"]]
+            macro_ids: dict[str, str] = ch.actual.extra.get("macro_ids", {})
+            out["macros"] = [{"hostmacroid": macro_ids[m], "value": v} if m in macro_ids else {"macro": m, "value": v}
+                             for m, v in f["macros"]] + [{"hostmacroid": mid} for mid in human.get("macros", [])]
         if "interface.ip" in changed or "interface.port" in changed:
-            out["interfaces"] = [self._interface(f, ch.actual.extra.get("interfaceid"))]
+            interfaceid = ch.actual.extra.get("interfaceid")
+            if interfaceid:  # its own interface only: a person's SNMP or IPMI interface stays
+                self._interfaces.append({"interfaceid": interfaceid, "ip": f["interface.ip"],
+                                         "port": f["interface.port"]})
+            else:
+                out["interfaces"] = [self._interface(f, None)]
         if {"tls_connect", "tls_accept", "psk"} & changed.keys():
             out["tls_connect"], out["tls_accept"] = f["tls_connect"], f["tls_accept"]
             out.update(self._psk(ch.key, rotate=ch.rotate_psk))
@@ -138,14 +195,14 @@ class Applier:
         assert ch.desired is not None
         f = ch.desired.fields
         return {"name": f["name"], "hostid": self.ids.hosts[f["host"]], "delay": f["delay"],
-                "retries": f["retries"], "verify_peer": f["verify_peer"], "tags": _tags(f["tags"]),
-                "steps": [self._step(f, None)]}
+                "retries": f["retries"], "verify_peer": f["verify_peer"], "verify_host": f["verify_host"],
+                "tags": _tags(f["tags"]), "steps": [self._step(f, None)]}
 
     def _httptest_update(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None and ch.actual is not None
         f, changed = ch.desired.fields, ch.fields
         out: dict[str, Any] = {"httptestid": ch.actual.id}
-        for name in ("delay", "retries", "verify_peer"):
+        for name in ("delay", "retries", "verify_peer", "verify_host"):
             if name in changed:
                 out[name] = f[name]
         if "tags" in changed:
@@ -177,7 +234,8 @@ class Applier:
         if "problem_tags" in changed:
             out["problem_tags"] = _opt_tags(f["problem_tags"])
         if "parent" in changed:
-            out["parents"] = self._parents(f["parent"])
+            human = ch.actual.extra.get("human", {}).get("parents", [])
+            out["parents"] = self._parents(f["parent"]) + [{"serviceid": sid} for sid in human]
         return out
 
     def _sla_create(self, ch: Change) -> dict[str, Any]:
@@ -196,62 +254,270 @@ class Applier:
             out[name] = _opt_tags(f[name]) if name == "service_tags" else f[name]
         return out
 
-    # ---- burn-rate items and triggers (monitoring/burnrate.py) ------------------------------
+    # ---- items and triggers -----------------------------------------------------------------
+    def _item_payload(self, f: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": f["name"], "type": f["type"], "value_type": f["value_type"],
+                               "delay": f["delay"], "units": f["units"], "history": f["history"],
+                               "trends": f["trends"], "tags": _tags(f["tags"]),
+                               "preprocessing": [{"type": t, "params": p, "error_handler": "0",
+                                                  "error_handler_params": ""} for t, p in f["preprocessing"]]}
+        if f["master"]:
+            out["master_itemid"] = self.ids.items[f"{f['host']}/{f['master']}"]
+        if f["type"] == "15":  # calculated: the formula
+            out["params"] = f["params"]
+        return out
+
     def _item_create(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None
-        return burnrate.item_create(self.client, self.ids.hosts, ch.desired.fields)
+        f = ch.desired.fields
+        iface = {} if f["type"] in ("2", "15", "18") else {"interfaceid": self._agent_interface(f["host"])}
+        return {"hostid": self.ids.hosts[f["host"]], "key_": f["key"], **iface, **self._item_payload(f)}
+
+    def _agent_interface(self, host: str) -> str:
+        if not hasattr(self, "_iface_cache"):
+            rows = self.client.call("hostinterface.get", {"output": ["interfaceid", "hostid"],
+                                                          "hostids": list(self.ids.hosts.values()),
+                                                          "filter": {"type": 1, "main": 1}})
+            self._iface_cache = {r["hostid"]: r["interfaceid"] for r in rows}
+        return str(self._iface_cache[self.ids.hosts[host]])
 
     def _item_update(self, ch: Change) -> dict[str, Any]:
-        assert ch.desired is not None and ch.actual is not None and ch.actual.id
-        return burnrate.item_update(ch.actual.id, ch.desired.fields, set(ch.fields))
+        assert ch.desired is not None and ch.actual is not None
+        return {"itemid": ch.actual.id, **self._item_payload(ch.desired.fields)}
 
     def _trigger_create(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None
-        return burnrate.trigger_create(ch.desired.fields)
+        f = ch.desired.fields
+        return {"description": f["name"], "expression": f["expression"], "priority": f["priority"],
+                "comments": f["comments"], "manual_close": f["manual_close"], "tags": _tags(f["tags"])}
 
     def _trigger_update(self, ch: Change) -> dict[str, Any]:
-        assert ch.desired is not None and ch.actual is not None and ch.actual.id
-        return burnrate.trigger_update(ch.actual.id, ch.desired.fields, set(ch.fields))
+        assert ch.actual is not None
+        return {"triggerid": ch.actual.id, **self._trigger_create(ch)}
+
+    # ---- alerting ---------------------------------------------------------------------------
+    def _mediatype_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        f = ch.desired.fields
+        out: dict[str, Any] = {k: f[k] for k in ("name", "type", "status", "description")}
+        if f["type"] == "4":
+            out.update(script=f["script"], timeout=f["timeout"],
+                       parameters=[{"name": n, "value": v} for n, v in f["parameters"]])
+        else:
+            out.update(smtp_server=f["smtp_server"], smtp_port=f["smtp_port"], smtp_email=f["smtp_email"],
+                       smtp_helo=f["smtp_helo"])
+        out["message_templates"] = [{"eventsource": e, "recovery": r, "subject": sub, "message": msg}
+                                    for e, r, sub, msg in f["message_templates"]]
+        return out
+
+    def _mediatype_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.actual is not None
+        out = self._mediatype_create(ch)
+        out.pop("type")
+        return {"mediatypeid": ch.actual.id, **out}
+
+    def _role_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        f = ch.desired.fields
+        rules: dict[str, Any] = {"ui.default_access": f["ui.default_access"], "api.access": f["api.access"],
+                                 "api.mode": f["api.mode"], "actions.default_access": f["actions.default_access"]}
+        if f["api"]:
+            rules["api"] = list(f["api"])
+        return {"name": f["name"], "type": f["type"], "rules": rules}
+
+    def _role_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.actual is not None
+        out = self._role_create(ch)
+        return {"roleid": ch.actual.id, **out}
+
+    def _usergroup_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        f = ch.desired.fields
+        return {"name": f["name"], "gui_access": f["gui_access"], "users_status": f["users_status"],
+                "rights": [{"id": self.ids.groups[g], "permission": p} for g, p in f["rights"]]}
+
+    def _usergroup_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.actual is not None
+        out = {"usrgrpid": ch.actual.id, **self._usergroup_create(ch)}
+        out["rights"] += [{"id": r["id"], "permission": r["permission"]}
+                          for r in ch.actual.extra.get("human", {}).get("rights", [])]
+        return out
+
+    def _user_payload(self, f: dict[str, Any]) -> dict[str, Any]:
+        return {"name": f["name"], "surname": f["surname"], "roleid": self.ids.roles[f["role"]],
+                "usrgrps": [{"usrgrpid": self.ids.usergroups[g]} for g in f["groups"]],
+                "medias": [{"mediatypeid": self.ids.mediatypes[m], "sendto": to, "severity": sev, "active": act,
+                            "period": "1-7,00:00-24:00"} for m, to, sev, act in f["medias"]]}
+
+    def _user_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        # Paged people never log in to the frontend (their groups have it disabled); the password
+        # exists because Zabbix requires one, and is kept nowhere.
+        return {"username": ch.desired.fields["username"], "passwd": secrets.token_urlsafe(24) + "aA1!",
+                **self._user_payload(ch.desired.fields)}
+
+    def _user_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None and ch.actual is not None
+        return {"userid": ch.actual.id, **self._user_payload(ch.desired.fields)}
+
+    def _action_payload(self, f: dict[str, Any]) -> dict[str, Any]:
+        conditions: list[dict[str, Any]] = []
+        for t, operator, v in f["conditions"]:
+            condition: dict[str, Any] = {"conditiontype": t, "operator": operator}
+            if v:  # "problem is suppressed" takes no value
+                condition["value"] = self.ids.groups[v] if t == "0" else v
+            conditions.append(condition)
+        operations = []
+        for step_from, step_to, groups, unacked in f["steps"]:
+            op: dict[str, Any] = {"operationtype": 0, "esc_step_from": step_from, "esc_step_to": step_to,
+                                  "opmessage": {"default_msg": 1, "mediatypeid": 0},
+                                  "opmessage_grp": [{"usrgrpid": self.ids.usergroups[g]} for g in groups]}
+            if unacked:  # a later step pages only while nobody has acknowledged
+                op["opconditions"] = [{"conditiontype": COND_ACK, "operator": OP_EQUAL, "value": "0"}]
+            operations.append(op)
+        return {"status": f["status"], "esc_period": f["esc_period"],
+                "filter": {"evaltype": 1, "conditions": conditions}, "operations": operations,
+                "recovery_operations": [{"operationtype": t, "opmessage": {"default_msg": 1}} for t in f["recovery"]]}
+
+    def _action_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        return {"name": ch.desired.fields["name"], "eventsource": 0, **self._action_payload(ch.desired.fields)}
+
+    def _action_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None and ch.actual is not None
+        return {"actionid": ch.actual.id, **self._action_payload(ch.desired.fields)}
 
     # ---- running --------------------------------------------------------------------------
     def _builder(self, action: str, kind: str) -> Callable[[Change], dict[str, Any]]:
         return getattr(self, f"_{kind}_{action}")  # type: ignore[no-any-return]
 
-    def _remember(self, kind: str, batch: list[Change], answer: dict[str, Any]) -> None:
-        id_field = {"hostgroup": "groupids", "host": "hostids", "service": "serviceids"}.get(kind)
-        if id_field is None:
-            return
-        target = {"hostgroup": self.ids.groups, "host": self.ids.hosts, "service": self.ids.services}[kind]
-        for change, new_id in zip(batch, answer[id_field], strict=True):
+    def _remember(self, kind: str, change: Change, new_id: str) -> None:
+        target = {"hostgroup": self.ids.groups, "host": self.ids.hosts, "service": self.ids.services,
+                  "item": self.ids.items, "mediatype": self.ids.mediatypes, "role": self.ids.roles,
+                  "usergroup": self.ids.usergroups}.get(kind)
+        if target is not None:
             target[change.key] = str(new_id)
+        self.ledger.add(kind, str(new_id), change.key)
 
-    def run(self, plan: Plan) -> ApplyResult:
+    def _find(self, kind: str, batch: list[Change]) -> dict[str, str]:
+        """After a lost answer: which of these objects Zabbix now holds, by key -> id."""
+        keys = [c.key for c in batch]
+        if kind == "hostgroup":
+            rows = self.client.call("hostgroup.get", {"output": ["groupid", "name"], "filter": {"name": keys}})
+            return {r["name"]: r["groupid"] for r in rows}
+        if kind == "host":
+            rows = self.client.call("host.get", {"output": ["hostid", "host"], "filter": {"host": keys},
+                                                 "tags": managed_tags(self.region), "evaltype": 0})
+            return {r["host"]: r["hostid"] for r in rows}
+        if kind == "service":
+            rows = self.client.call("service.get", {"output": ["serviceid"], "selectTags": ["tag", "value"],
+                                                    "tags": managed_tags(self.region), "evaltype": 0})
+            found: dict[str, str] = {}
+            for r in sorted(rows, key=lambda row: int(row["serviceid"])):
+                key = next((t["value"] for t in r["tags"] if t["tag"] == KEY_TAG), None)
+                if key in keys and not self.ledger.owns("service", r["serviceid"]):
+                    found.setdefault(key, r["serviceid"])
+            return found
+        if kind in ("sla", "mediatype", "role", "usergroup", "action"):
+            name_field = "name"
+            rows = self.client.call(f"{kind}.get", {"output": [ID_FIELDS[kind][:-1], name_field],
+                                                    "filter": {name_field: keys}})
+            return {r[name_field]: r[ID_FIELDS[kind][:-1]] for r in rows}
+        if kind == "user":
+            rows = self.client.call("user.get", {"output": ["userid", "username"], "filter": {"username": keys}})
+            return {r["username"]: r["userid"] for r in rows}
+        if kind in ("httptest", "item", "trigger"):
+            field_name = {"httptest": "name", "item": "key_", "trigger": "description"}[kind]
+            rows = self.client.call(f"{kind}.get", {"output": [ID_FIELDS[kind][:-1], field_name],
+                                                    "selectHosts": ["host"],
+                                                    "tags": managed_tags(self.region), "evaltype": 0})
+            return {f"{r['hosts'][0]['host']}/{r[field_name]}": r[ID_FIELDS[kind][:-1]] for r in rows if r["hosts"]}
+        return {}
+
+    def _create(self, kind: str, batch: list[Change]) -> None:
+        build = (lambda c: {"name": c.key}) if kind == "hostgroup" else self._builder("create", kind)
+        try:
+            answer = self.client.call(f"{kind}.create", [build(c) for c in batch])
+        except WriteOutcomeUnknown as exc:
+            # Re-read, never re-send blindly: a create that ran is recorded, the rest go again.
+            found = self._find(kind, batch)
+            for change in batch:
+                if change.key in found:
+                    self._remember(kind, change, found[change.key])
+            self.ledger.save()
+            rest = [c for c in batch if c.key not in found]
+            log.warning("%s; %d of %d %s creates had been applied (recorded), sending the other %d",
+                        exc.message, len(batch) - len(rest), len(batch), kind, len(rest))
+            if rest:
+                answer = self.client.call(f"{kind}.create", [build(c) for c in rest])
+                for change, new_id in zip(rest, answer[ID_FIELDS[kind]], strict=True):
+                    self._remember(kind, change, new_id)
+            return
+        for change, new_id in zip(batch, answer[ID_FIELDS[kind]], strict=True):
+            self._remember(kind, change, new_id)
+
+    def run(self, plan: Plan, allow_prune: bool = False) -> ApplyResult:
         total = len(plan.changes)
+        if plan.mass_prune and not allow_prune:
+            raise HcopsError(
+                f"the plan deletes {plan.prunes} of the {plan.owned} objects hcops owns in Zabbix for region "
+                f"{plan.region} (more than {int(100 * PRUNE_SHARE)}%): an empty or partial model, most likely",
+                "check the region's files; if the deletes are meant, rerun apply with --allow-prune")
         try:
             for action, kind, batch in _batches(plan.changes):
                 if action == "delete":
-                    self.client.call(f"{kind}.delete", [c.actual.id for c in batch if c.actual])
-                elif kind == "hostgroup":  # groups have nothing to update: a name is the key
-                    answer = self.client.call("hostgroup.create", [{"name": c.key} for c in batch])
-                    self._remember(kind, batch, answer)
-                else:
+                    ids = [c.actual.id for c in batch if c.actual and c.actual.id]
+                    if kind in ("item", "trigger", "httptest"):
+                        # Zabbix deletes these with their host or template item: only what is left.
+                        id_name = ID_FIELDS[kind][:-1]
+                        rows = self.client.call(f"{kind}.get", {"output": [id_name], ID_FIELDS[kind]: ids})
+                        left = {r[id_name] for r in rows}
+                        gone, ids = [i for i in ids if i not in left], [i for i in ids if i in left]
+                        for zid in gone:
+                            self.ledger.remove(kind, zid)
+                    if ids:
+                        self.client.call(f"{kind}.delete", ids)
+                    for zid in ids:
+                        self.ledger.remove(kind, zid)
+                elif action == "create":
+                    self._create(kind, batch)
+                elif kind != "hostgroup":  # groups have nothing to update: a name is the key
                     build = self._builder(action, kind)
-                    answer = self.client.call(f"{kind}.{action}", [build(c) for c in batch])
-                    if action == "create":
-                        self._remember(kind, batch, answer)
+                    self.client.call(f"{kind}.update", [build(c) for c in batch])
+                    if self._interfaces:
+                        self.client.call("hostinterface.update", self._interfaces)
+                        self._interfaces = []
+                self.ledger.save()
                 self._commit_psks()
                 self.result.applied += len(batch)
                 log.info("%s %d %s%s (%d/%d)", action, len(batch), kind, "s" if len(batch) != 1 else "",
                          self.result.applied, total)
         except HcopsError as exc:
-            self._new_psks.clear()
-            raise HcopsError(f"{exc.message} (stopped after {self.result.applied} of {total} changes)",
-                             exc.hint) from None
+            self.ledger.save()
+            self._new_psks.clear()  # pending keys stay saved: the next run sends them again
+            raise type(exc)(f"{exc.message} (stopped after {self.result.applied} of {total} changes)",
+                            exc.hint) from None
         return self.result
 
 
 def _depth(change: Change) -> int:
-    return change.key.count("/") if change.kind == "service" else 0
+    """Batches never mix levels: a service's parent, a dependent item's master go first."""
+    if change.kind == "service":
+        return change.key.count("/")
+    if change.kind == "item" and change.desired is not None:
+        return 1 if change.desired.fields["master"] else 0
+    return 0
+
+
+def chunk_size(kind: str) -> int:
+    raw = os.environ.get("HCOPS_ZABBIX_BATCH")
+    if raw:
+        try:
+            return max(int(raw), 1)
+        except ValueError:
+            raise HcopsError(f"HCOPS_ZABBIX_BATCH={raw!r} is not a number",
+                             "set it to the objects per request, or unset it") from None
+    return HOST_CHUNK if kind == "host" else CHUNK
 
 
 def _batches(changes: list[Change]) -> Iterator[tuple[str, str, list[Change]]]:
@@ -259,7 +525,7 @@ def _batches(changes: list[Change]) -> Iterator[tuple[str, str, list[Change]]]:
     batch: list[Change] = []
     for change in changes:
         if batch and ((change.action, change.kind, _depth(change)) != (batch[0].action, batch[0].kind, _depth(batch[0]))
-                      or len(batch) >= CHUNK):
+                      or len(batch) >= chunk_size(change.kind)):
             yield batch[0].action, batch[0].kind, batch
             batch = []
         batch.append(change)
@@ -267,5 +533,6 @@ def _batches(changes: list[Change]) -> Iterator[tuple[str, str, list[Change]]]:
         yield batch[0].action, batch[0].kind, batch
 
 
-def apply_plan(client: ZabbixClient, plan: Plan, actual: State, lookups: Lookups) -> ApplyResult:
-    return Applier(client, plan.region, actual, lookups).run(plan)
+def apply_plan(client: ZabbixClient, plan: Plan, actual: State, lookups: Lookups, *,
+               ledger: Ledger | None = None, allow_prune: bool = False) -> ApplyResult:
+    return Applier(client, plan.region, actual, lookups, ledger=ledger).run(plan, allow_prune=allow_prune)

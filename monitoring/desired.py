@@ -8,13 +8,24 @@
 - services: per SLO a tree platform -> tier -> host; a tier is the SLO's service and what it
   depends on (nginx pools, the canary's database), a host leaf matches problems by the
   `hcops-host` tag the host carries (Zabbix passes host tags on to problems);
-- SLAs: one per SLO, selecting the SLO's platform service by tag.
+- SLAs: one per SLO, selecting the SLO's platform service by tag;
+- items and triggers: hcops' own outage triggers (agent unreachable, database down, web check
+  failing, each tagged `hcops-slo: outage`, the only problems SLO services count), certificate
+  expiry per https listener, and whatever the CONTRIBUTORS below add (backup age, burn rates);
+- alerting: media types (webhook, email), a role and user groups per on-call group, users with
+  their media, and one trigger action with the model's escalation.
+
+Extending from outside: write a function `(Region) -> Iterable[Obj]` that returns items and
+triggers made with `item(...)` and `trigger(...)` below, and append it to `CONTRIBUTORS`. Its
+objects are owned, diffed, created and pruned like every other (see monitoring/README.md).
 
 PSKs are write-only in Zabbix (the API never returns them), so they are not fields here: the
 apply step reads them from the secret store when it creates a host or rotates keys.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 from inventories.model import Region
 from inventories.schema import Canary, MySQL, Nginx, Oracle, Service
@@ -25,6 +36,7 @@ from monitoring.objects import (
     MANAGED_TAG,
     REGION_TAG,
     SLA_TAG,
+    SLO_PROBLEM_TAG,
     Obj,
     State,
     Tags,
@@ -39,6 +51,11 @@ ROLE_TEMPLATES = {
     "nginx": "Nginx by HTTP",
     "oracle": "Oracle by Zabbix agent 2",
 }
+MANAGED_TEMPLATES = frozenset({BASE_TEMPLATE, *ROLE_TEMPLATES.values()})
+"""Templates hcops links (and may unlink); any other template on a host is a person's."""
+MANAGED_MACROS = frozenset({"{$MYSQL.DSN}", "{$NGINX.STUB_STATUS.HOST}", "{$NGINX.STUB_STATUS.PORT}",
+                            "{$ORACLE.CONNSTRING}", "{$ORACLE.SERVICE}"})
+"""Macros hcops sets; a host's other macros are people's and are kept."""
 AGENT_PORT = "10050"
 TLS_PSK = "2"  # HOST_ENCRYPTION_PSK, for both tls_connect and tls_accept
 SLA_PERIOD = {"month": "2", "quarter": "3", "year": "4"}  # ZBX_SLA_PERIOD_*
@@ -47,10 +64,15 @@ ALG_ALL_CHILDREN = "1"  # a problem only when every child has one: a redundant p
 ALG_ANY_CHILD = "2"  # the most critical child: any failure counts
 PROBLEM_TAG_EQUAL = "0"
 MYSQL_AGENT_SESSION = "hcops"  # playbooks/roles/zabbix_agent: zabbix_agent_mysql_session
-# Only problems that mean "not serving" count against an SLO: the official templates tag those
-# `scope: availability` (agent unreachable, MySQL down, Nginx down, link down); load, capacity
-# and performance problems alert but spend no error budget.
-AVAILABILITY_TAG = ("scope", PROBLEM_TAG_EQUAL, "availability")
+# Only problems that mean "not serving" count against an SLO. The official templates tag
+# `scope: availability` on far more than outages (time out of sync, refused and aborted
+# connections), so hcops raises its own outage triggers, tagged `hcops-slo: outage`, and the
+# SLO leaves match that tag alone; template problems still alert but spend no error budget.
+OUTAGE_TAG = (SLO_PROBLEM_TAG[0], PROBLEM_TAG_EQUAL, SLO_PROBLEM_TAG[1])
+SEVERITY = {"not_classified": "0", "information": "1", "warning": "2", "average": "3", "high": "4",
+            "disaster": "5"}
+CERT_WARN_DAYS = 21
+"""Days before a certificate expires that its trigger fires (deploy renews 30 days before)."""
 
 
 def region_group(region: Region) -> str:
@@ -136,8 +158,9 @@ def web_scenarios(region: Region) -> list[Obj]:
                 "url": f"{lst.protocol}://{address}:{lst.port}/",
                 "status_codes": "200",
                 "delay": "1m",
-                "retries": "1",
-                "verify_peer": "0",
+                "retries": "2",
+                "verify_peer": "1" if lst.protocol == "https" else "0",
+                "verify_host": "1" if lst.protocol == "https" else "0",
                 "follow_redirects": "1",
                 "tags": tags(MANAGED_TAG, (REGION_TAG, region.name), ("service", name)),
             }))
@@ -171,7 +194,7 @@ def _service(region: Region, key: str, algorithm: str, parent: str, *, sortorder
     pairs = [MANAGED_TAG, (REGION_TAG, region.name), (KEY_TAG, key)]
     if sla_tag:
         pairs.append((SLA_TAG, sla_tag))
-    problem = ((HOST_TAG, PROBLEM_TAG_EQUAL, problem_host), AVAILABILITY_TAG) if problem_host else ()
+    problem = ((HOST_TAG, PROBLEM_TAG_EQUAL, problem_host), OUTAGE_TAG) if problem_host else ()
     return Obj("service", key, {
         "name": key,
         "algorithm": algorithm,
@@ -213,6 +236,83 @@ def sla_object(region: Region, slo_name: str) -> Obj:
     })
 
 
+def item(region: Region, host: str, key: str, name: str, *, type: str = "0", value_type: str = "3",
+         delay: str = "1m", units: str = "", master: str = "", history: str = "31d", trends: str = "365d",
+         preprocessing: Iterable[tuple[str, str]] = (), extra_tags: Iterable[tuple[str, str]] = (),
+         params: str = "") -> Obj:
+    """An item hcops owns on a model host. `type` and `value_type` are Zabbix's codes (0 agent,
+    2 trapper, 15 calculated with its formula in `params`, 18 dependent with `master` naming the
+    master item's key; value 0 float, 3 unsigned, 4 text); `preprocessing` is (type, params) pairs."""
+    return Obj("item", f"{host}/{key}", {
+        "host": host, "key": key, "name": name, "type": type, "value_type": value_type,
+        "delay": "0" if type in ("2", "18") else delay, "units": units, "master": master,
+        "history": history, "trends": "0" if value_type in ("1", "2", "4") else trends,
+        "preprocessing": tuple(preprocessing), "params": params,
+        "tags": tags(MANAGED_TAG, (REGION_TAG, region.name), *extra_tags),
+    })
+
+
+def trigger(region: Region, host: str, name: str, expression: str, *, severity: str = "high",
+            comments: str = "", outage: bool = False, extra_tags: Iterable[tuple[str, str]] = ()) -> Obj:
+    """A trigger hcops owns; `expression` in Zabbix 6.0 syntax (`last(/host/key)=0`). `outage`
+    marks a problem that means "not serving", the only kind SLO services count."""
+    pairs = [MANAGED_TAG, (REGION_TAG, region.name), *extra_tags]
+    if outage:
+        pairs.append(SLO_PROBLEM_TAG)
+    return Obj("trigger", f"{host}/{name}", {
+        "host": host, "name": name, "expression": expression, "priority": SEVERITY[severity],
+        "comments": comments, "manual_close": "0", "tags": tags(*pairs),
+    })
+
+
+def outage_triggers(region: Region) -> Iterable[Obj]:
+    """What "down" means per host: the agent silent, the database not answering, a web check failing."""
+    for host in region.hosts:
+        roles = region.host_roles(host)
+        yield trigger(region, host, f"hcops: {host} unreachable (agent silent 3m)",
+                      f"nodata(/{host}/agent.ping,3m)=1", outage=True)
+        if "mysql" in roles:
+            yield trigger(region, host, f"hcops: {host} MySQL down",
+                          f'last(/{host}/mysql.ping["{{$MYSQL.DSN}}","{{$MYSQL.USER}}","{{$MYSQL.PASSWORD}}"])=0',
+                          outage=True)
+    for web in web_scenarios(region):
+        host, title = web.fields["host"], web.fields["name"]
+        yield trigger(region, host, f"{title} failing",
+                      f"last(/{host}/web.test.fail[{title}])<>0 and last(/{host}/web.test.fail[{title}],#2)<>0",
+                      outage=True, comments=f"{web.fields['url']} did not answer 200 (certificate verified) "
+                                            "twice in a row")
+
+
+def certificate_expiry(region: Region) -> Iterable[Obj]:
+    """Per https listener of a public nginx service: agent 2 reads the certificate; a trigger
+    fires CERT_WARN_DAYS before it expires, and another when it does not verify."""
+    for name, svc in region.services.items():
+        if not isinstance(svc, Nginx) or not svc.public:
+            continue
+        host = svc.hosts[0]
+        address = svc.vip or region.service_address(name, host)
+        for lst in sorted(svc.listeners, key=lambda item: item.port):
+            if lst.protocol != "https":
+                continue
+            raw = f"web.certificate.get[{address},{lst.port}]"
+            expires = f"hcops.cert.expires[{name},{lst.port}]"
+            yield item(region, host, raw, f"hcops {name} certificate {address}:{lst.port}", value_type="4",
+                       delay="1h", history="7d", extra_tags=[("service", name)])
+            yield item(region, host, expires, f"hcops {name} certificate expires ({lst.port})", type="18",
+                       value_type="3", units="unixtime", master=raw,
+                       preprocessing=[("12", "$.x509.not_after.timestamp")], extra_tags=[("service", name)])
+            yield trigger(region, host, f"hcops {name} certificate {lst.port} expires in < {CERT_WARN_DAYS} days",
+                          f"last(/{host}/{expires})-now()<{CERT_WARN_DAYS * 86400}", severity="high",
+                          comments="renew it: rerun deploy (it reissues certificates 30 days before expiry)")
+
+
+Contributor = Callable[[Region], Iterable[Obj]]
+CONTRIBUTORS: list[Contributor] = [outage_triggers, certificate_expiry, burnrate.desired]
+"""Functions adding items and triggers (kinds "item" and "trigger") to the desired state.
+Append yours (e.g. backup age, SLO burn rates); keys must be unique: `<host>/<item key>` and
+`<host>/<trigger name>`."""
+
+
 def desired_state(region: Region) -> State:
     state = State()
     for host in region.hosts:
@@ -228,7 +328,18 @@ def desired_state(region: Region) -> State:
         for obj in service_tree(region, slo_name):
             state.add(obj)
         state.add(sla_object(region, slo_name))
-    for obj in burnrate.desired(region):  # burn-rate items and triggers (monitoring/burnrate.py)
+    for contribute in CONTRIBUTORS:
+        for obj in contribute(region):
+            if obj.kind not in ("item", "trigger"):
+                raise ValueError(f"{contribute.__name__} contributed a {obj.kind}; only items and triggers")
+            if obj.key in state.objects[obj.kind]:
+                raise ValueError(f"{contribute.__name__}: {obj.kind} {obj.key!r} is defined twice")
+            if obj.fields["host"] not in region.hosts:
+                raise ValueError(f"{contribute.__name__}: {obj.kind} {obj.key!r} is on unknown host")
+            state.add(obj)
+    from monitoring.alerting import alerting_objects  # noqa: PLC0415 (alerting builds on this module)
+    from monitoring.apiuser import sync_objects  # noqa: PLC0415
+    for obj in (*alerting_objects(region), *sync_objects(region)):
         state.add(obj)
     return state
 

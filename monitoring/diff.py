@@ -27,6 +27,8 @@ class Change:
     """field -> (current value, desired value); None on the side that does not exist"""
     desired: Obj | None = None
     actual: Obj | None = None
+    duplicate: bool = False
+    """A second owned copy of a key (left by a retried create): its delete is no prune."""
 
     @property
     def rotate_psk(self) -> bool:
@@ -37,11 +39,30 @@ class Change:
                 "fields": {k: {"from": _plain(a), "to": _plain(b)} for k, (a, b) in self.fields.items()}}
 
 
+PRUNE_SHARE = 0.25
+"""A plan deleting more than this share of what hcops owns is refused without --allow-prune."""
+PRUNE_FLOOR = 3
+"""... unless it deletes this few (a small region shrinking by one host)."""
+
+
 @dataclass
 class Plan:
     region: str
     changes: list[Change] = field(default_factory=list)
     unchanged: int = 0
+    notes: list[str] = field(default_factory=list)
+    """Things left alone on purpose (a host an operator disabled), for the plan's reader."""
+    owned: int = 0
+    """Objects hcops owns in Zabbix now (the ledger's ids that still exist)."""
+
+    @property
+    def prunes(self) -> int:
+        return sum(1 for c in self.changes if c.action == "delete" and not c.duplicate)
+
+    @property
+    def mass_prune(self) -> bool:
+        """Deletes more than PRUNE_SHARE of what hcops owns: an empty or partial model, most likely."""
+        return self.prunes > PRUNE_FLOOR and self.prunes > PRUNE_SHARE * self.owned
 
     @property
     def empty(self) -> bool:
@@ -55,7 +76,8 @@ class Plan:
 
     def as_dict(self) -> dict[str, Any]:
         return {"region": self.region, "summary": {**self.counts(), "unchanged": self.unchanged},
-                "changes": [c.as_dict() for c in self.changes]}
+                "changes": [c.as_dict() for c in self.changes], "notes": self.notes,
+                "mass_prune": self.mass_prune}
 
 
 def _plain(value: Any) -> Any:
@@ -76,14 +98,31 @@ def make_plan(region: str, desired: State, actual: State, lookups: Lookups, rota
         raise HcopsError(
             f"host(s) {names} exist in Zabbix but are not managed by hcops for region {region!r} "
             "(no tags managed-by: hcops and region: " + region + ")",
-            "rename or delete them in Zabbix, or add those two tags to let hcops take them over",
+            "rename or delete them in Zabbix, or add those two tags and rerun with --adopt to let hcops "
+            "take them over",
         )
-    plan = Plan(region)
+    foreign = {kind: keys for kind, keys in lookups.foreign.items() if keys}
+    if foreign:
+        listed = "; ".join(f"{kind} {', '.join(sorted(keys))}" for kind, keys in sorted(foreign.items()))
+        raise HcopsError(
+            f"Zabbix already holds objects the model needs that hcops did not create ({listed})",
+            "if they are hcops' from an earlier run whose ledger was lost, rerun with --adopt; "
+            "otherwise rename or delete them in Zabbix",
+        )
+    plan = Plan(region, owned=lookups.owned_total + len(lookups.adopted))
+    plan.notes += [f"host {h} was disabled by an operator: left disabled (--enable-disabled to enable it)"
+                   for h in sorted(lookups.disabled_kept)]
+    plan.notes += [f"host group {g} exists and was not made by hcops: used, never changed or deleted"
+                   for g in sorted(lookups.shared_groups)]
+    plan.notes += [f"{kind} {key} carries hcops' marks: adopted (--adopt)" for kind, _, key in lookups.adopted]
     for kind in KINDS:
         want, have = desired.objects[kind], actual.objects[kind]
         creates: list[Change] = []
         updates: list[Change] = []
         for key, obj in want.items():
+            if kind == "hostgroup" and key in lookups.shared_groups:
+                plan.unchanged += 1
+                continue
             current = have.get(key)
             if current is None:
                 creates.append(Change("create", kind, key, {k: (None, v) for k, v in obj.fields.items()},
@@ -98,10 +137,13 @@ def make_plan(region: str, desired: State, actual: State, lookups: Lookups, rota
                 plan.unchanged += 1
         # Parents before children (a service key is its path), all creates before updates that
         # may point at them.
-        creates.sort(key=lambda c: c.key.count("/") if kind == "service" else 0)
+        creates.sort(key=lambda c: c.key.count("/") if kind == "service" else
+                     (1 if kind == "item" and c.desired and c.desired.fields["master"] else 0))
         plan.changes += creates + updates
     for kind in reversed(KINDS):
         want, have = desired.objects[kind], actual.objects[kind]
+        plan.changes += [Change("delete", kind, f"{d.key} (duplicate id {d.id})", {}, actual=d, duplicate=True)
+                         for d in actual.duplicates if d.kind == kind]
         plan.changes += [Change("delete", kind, key, {k: (v, None) for k, v in obj.fields.items()}, actual=obj)
                          for key, obj in have.items() if key not in want]
     return plan

@@ -19,6 +19,8 @@ from monitoring.client import ZabbixClient
 from monitoring.objects import managed_tags, sla_prefix
 
 MAX_MINUTES = 7 * 24 * 60
+MIN_MINUTES = 5
+"""Zabbix refuses a maintenance period shorter than 5 minutes."""
 
 
 @dataclass
@@ -63,9 +65,17 @@ def start(client: ZabbixClient, region: Region, hosts: list[str], *, reason: str
           now: datetime | None = None) -> Window:
     if not reason.strip():
         raise HcopsError("a maintenance needs a reason", "pass --reason 'what is being done'")
-    if not 1 <= minutes <= MAX_MINUTES:
-        raise HcopsError(f"--minutes {minutes} is out of range", f"use 1 to {MAX_MINUTES} minutes (a week)")
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        raise HcopsError(f"--minutes {minutes} is out of range",
+                         f"use {MIN_MINUTES} (Zabbix's shortest maintenance) to {MAX_MINUTES} minutes (a week)")
+    repeated = sorted({h for h in hosts if hosts.count(h) > 1})
+    if repeated:
+        raise HcopsError(f"host(s) {', '.join(repeated)} given more than once", "name each host once in --hosts")
     ids = _host_ids(client, region, hosts)
+    moment = int((now or datetime.now(UTC)).timestamp())
+    expired = [w.maintenanceid for w in active(client, region) if w.active_till <= moment]
+    if expired:  # hcops' own windows that ended: removed, so the list shows what is in force
+        client.call("maintenance.delete", expired)
     begin = int((now or datetime.now(UTC)).timestamp()) // 60 * 60
     till = begin + minutes * 60
     name = f"{sla_prefix(region.name)}maint-{datetime.fromtimestamp(begin, UTC):%Y%m%dT%H%M%SZ}-{len(hosts)}h"

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["hostgroup", "host", "httptest", "item", "trigger", "service", "sla"]
-KINDS: tuple[Kind, ...] = ("hostgroup", "host", "httptest", "item", "trigger", "service", "sla")
+Kind = Literal["hostgroup", "host", "httptest", "item", "trigger", "service", "sla",
+               "mediatype", "role", "usergroup", "user", "action"]
+KINDS: tuple[Kind, ...] = ("hostgroup", "host", "httptest", "item", "trigger", "service", "sla",
+                           "mediatype", "role", "usergroup", "user", "action")
 """Creation order: every kind refers only to kinds before it (deletes run in reverse)."""
 
 MANAGED_TAG = ("managed-by", "hcops")
@@ -21,6 +23,10 @@ HOST_TAG = "hcops-host"
 KEY_TAG = "hcops-key"
 SLA_TAG = "hcops-sla"
 GROUP_ROOT = "hcops"
+SLO_PROBLEM_TAG = ("hcops-slo", "outage")
+"""The tag hcops puts on the triggers that mean "not serving"; SLO services count only those."""
+HOST_TAG_NAMES = frozenset({"managed-by", "region", "site", "county", "role", "service", "hcops-host"})
+"""Host tag names hcops sets; a host's other tags are people's and are kept."""
 PSK_SECRET = "zabbix-psk-{host}"  # noqa: S105 (the secret's name, shared with the zabbix_agent role)
 PSK_IDENTITY = "hcops-{host}"
 
@@ -69,6 +75,8 @@ class State:
     """Objects per kind, each by key."""
 
     objects: dict[Kind, dict[str, Obj]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    duplicates: list[Obj] = field(default_factory=list)
+    """Owned objects whose key another owned object already holds (a retried create): deleted."""
 
     def add(self, obj: Obj) -> None:
         self.objects[obj.kind][obj.key] = obj

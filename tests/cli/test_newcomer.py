@@ -42,11 +42,11 @@ def _clean(res: CliResult) -> None:
     (("lab", "cut-link", "dedicated-line"), 64, "no region given"),  # no silent default to `lab`
     (("-o", "yaml", "inventory", "show", "lab"), 64, "'yaml' is not one of 'table', 'json'"),
     (("inventory", "graph", "lab", "--format", "png"), 64, "'png' is not one of 'mermaid', 'dot'"),
-    (("monitor", "sla", "--region", "lab", "--period", "week"), 64, "'week' is not one of 'month', 'year'"),
+    (("monitor", "sla", "--region", "lab", "--period", "week"), 64, "'week' is not one of 'month', 'quarter', 'year'"),
     (("monitor", "plan", "--region", "lab", "--url", "http://[::1"), 64, "is not a valid URL"),
     (("monitor", "plan", "--region", "lab", "--url", "ftp://zbx"), 64, "is not an http(s) URL"),
     (("monitor", "maintenance", "start", "--region", "lab", "--hosts", "db1", "--reason", "x", "--minutes", "-5"),
-     64, "greater than or equal to 1"),
+     64, "greater than or equal to 5"),
     (("monitor", "maintenance", "start", "--region", "lab", "--hosts", "db1", "--reason", "x", "--minutes",
       "99999"), 64, "--minutes"),
     (("inventory", "validate", "--bogus"), 64, "No such option"),

@@ -34,7 +34,7 @@ def test_default_connection_is_the_models_zabbix_with_the_stored_token(no_zabbix
     assert "no Zabbix API credentials" in missing.value.message and "--token" in missing.value.hint
     SecretStore("lab").set("zabbix-api-token", "stored-token")
     conn = resolve_connection(region)
-    assert conn.url == "http://10.231.2.13:8081/api_jsonrpc.php"  # zbx1, frontend_port 8081
+    assert conn.url == "https://10.231.2.13:8081/api_jsonrpc.php"  # zbx1, frontend_port 8081, frontend_tls
     assert conn.token == "stored-token" and "secret store" in conn.source
     assert resolve_connection(region, url="http://127.0.0.1:1/api_jsonrpc.php", token="t").token == "t"
 
@@ -86,4 +86,10 @@ def test_user_and_password_login(zabbix, hcops, monkeypatch):
     refused = hcops("monitor", "plan", "--region", "lab", "--retries", "0")
     assert refused.code == 1 and "refused the credentials" in refused.stderr
     monkeypatch.setenv("HCOPS_ZABBIX_PASSWORD", "zabbix")
+    def open_sessions() -> int:
+        return int(zabbix.sql("SELECT COUNT(*) FROM sessions WHERE userid=1 AND status=0").strip())
+
+    before = open_sessions()
     assert hcops("monitor", "plan", "--region", "lab").code == 2
+    assert hcops("monitor", "maintenance", "list", "--region", "lab").code == 0
+    assert open_sessions() == before  # each password session was logged out (token sessions need none)

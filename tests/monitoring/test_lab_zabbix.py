@@ -92,3 +92,4 @@ def test_slo_services_count_only_availability_problems(synced: ZabbixClient, lab
         return {s["name"]: s["status"] for s in services}
 
     assert wait_for(lambda: set(statuses().values()) == {"-1"}, timeout=240, interval=10), statuses()
+

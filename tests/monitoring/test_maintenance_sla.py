@@ -107,4 +107,23 @@ def test_sla_before_apply_and_bad_period(zabbix, hcops):
     missing = hcops("monitor", "sla", "--region", "lab")
     assert missing.code == 1 and "no SLA for SLO" in missing.stderr and "monitor apply" in missing.stderr
     bad = hcops("monitor", "sla", "--region", "lab", "--period", "week")
-    assert bad.code == 64 and "'week' is not one of 'month', 'year'" in bad.stderr
+    assert bad.code == 64 and "'week' is not one of 'month', 'quarter', 'year'" in bad.stderr
+
+
+def test_quarter_period_and_maintenance_input_checks(applied, hcops, zabbix):
+    quarter = as_json(hcops("-o", "json", "monitor", "sla", "--region", "lab", "--period", "quarter").stdout)
+    assert {r["slo"]: r["period"] for r in quarter} == {"platform": "quarter", "records-db": "year"}
+    short = hcops("monitor", "maintenance", "start", "--region", "lab", "--hosts", "db1", "--reason", "x",
+                  "--minutes", "2")
+    assert short.code == 64 and "Traceback" not in short.stderr  # Zabbix needs at least 5 minutes
+    twice = hcops("monitor", "maintenance", "start", "--region", "lab", "--hosts", "db1,db1", "--reason", "x")
+    assert twice.code == 1 and "more than once" in twice.stderr
+    # An hcops window that has ended is removed when the next one starts.
+    past = int(time.time()) - 7200
+    host = zabbix.call("host.get", {"filter": {"host": "db2"}, "output": ["hostid"]})[0]["hostid"]
+    zabbix.call("maintenance.create", {"name": "hcops/lab/maint-old", "active_since": past,
+                                       "active_till": past + 600, "hosts": [{"hostid": host}],
+                                       "timeperiods": [{"timeperiod_type": 0, "start_date": past, "period": 600}]})
+    assert hcops("monitor", "maintenance", "start", "--region", "lab", "--hosts", "db1", "--reason", "x").code == 0
+    names = {m["name"] for m in zabbix.call("maintenance.get", {"output": ["name"]})}
+    assert "hcops/lab/maint-old" not in names and len(names) == 1

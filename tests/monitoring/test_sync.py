@@ -59,14 +59,31 @@ def test_plan_apply_and_second_plan_is_empty(zabbix, hcops):
     leaf = zabbix.call("service.get", {"filter": {"name": "lab/platform/appdb/db1"}, "selectParents": ["name"],
                                        "selectProblemTags": ["tag", "value"]})[0]
     assert [p["name"] for p in leaf["parents"]] == ["lab/platform/appdb"]
-    # A host leaf counts only availability problems of its host (both tags must match: AND).
-    assert leaf["problem_tags"] == [{"tag": "hcops-host", "value": "db1"}, {"tag": "scope", "value": "availability"}]
+    # A host leaf counts only hcops' outage problems of its host (both tags must match: AND), not
+    # the templates' `scope: availability` ones (time out of sync, refused connections...).
+    assert leaf["problem_tags"] == [{"tag": "hcops-host", "value": "db1"}, {"tag": "hcops-slo", "value": "outage"}]
+    outage = zabbix.call("trigger.get", {"hostids": db1["hostid"], "output": ["description", "expression"],
+                                         "expandExpression": True, "tags": [{"tag": "hcops-slo", "value": "outage"}],
+                                         "selectTags": ["tag", "value"]})
+    assert {t["description"] for t in outage} == {"hcops: db1 unreachable (agent silent 3m)", "hcops: db1 MySQL down"}
+    web_triggers = zabbix.call("trigger.get", {"hostids": app1["hostid"], "output": ["description", "expression"],
+                                               "expandExpression": True, "search": {"description": "hcops front"}})
+    by_name = {t["description"]: t["expression"] for t in web_triggers}
+    assert by_name["hcops front https:443 failing"] == (
+        "last(/app1/web.test.fail[hcops front https:443])<>0 and "
+        "last(/app1/web.test.fail[hcops front https:443],#2)<>0")
+    https = zabbix.call("httptest.get", {"hostids": app1["hostid"], "filter": {"name": "hcops front https:443"},
+                                         "output": ["verify_peer", "verify_host"]})[0]
+    assert https == {"httptestid": https["httptestid"], "verify_peer": "1", "verify_host": "1"}
+    cert = zabbix.call("item.get", {"hostids": app1["hostid"], "search": {"key_": "hcops.cert.expires"},
+                                    "output": ["key_", "master_itemid", "units"]})
+    assert [c["key_"] for c in cert] == ["hcops.cert.expires[front,443]"] and cert[0]["master_itemid"] != "0"
 
     again = hcops("-o", "json", "monitor", "plan", "--region", "lab")
     assert again.code == 0, again.stdout
     assert as_json(again.stdout)["changes"] == []
     calls = int(again.stderr.split("API calls")[0].split()[-1])
-    assert calls <= 10
+    assert calls <= 20
     second_apply = hcops("monitor", "apply", "--region", "lab", "--yes")
     assert second_apply.code == 0 and "no changes" in second_apply.stdout
 
@@ -114,8 +131,9 @@ def test_prune_removes_only_managed_objects(zabbix, hcops, lab_copy):
     result = hcops("-o", "json", "monitor", "plan", "--region", "lab")
     assert result.code == 2, result.stderr
     plan = as_json(result.stdout)
-    assert set(changes(plan, "delete")) == {"host:report1", "hostgroup:hcops/lab/role/reporting"}
-    assert plan["summary"] == {"create": 0, "update": 0, "delete": 2, "unchanged": plan["summary"]["unchanged"]}
+    assert set(changes(plan, "delete")) == {"host:report1", "hostgroup:hcops/lab/role/reporting",
+                                            "trigger:report1/hcops: report1 unreachable (agent silent 3m)"}
+    assert plan["summary"] == {"create": 0, "update": 0, "delete": 3, "unchanged": plan["summary"]["unchanged"]}
     assert hcops("monitor", "apply", "--region", "lab", "--yes").code == 0
     hosts = {h["host"] for h in zabbix.call("host.get", {"output": ["host"]})}
     assert "report1" not in hosts

@@ -229,24 +229,29 @@ def test_vip_moves_when_the_active_nginx_stops(deployed: Deploys, lab: Lab) -> N
 # ---------------------------------------------------------------- Zabbix
 
 
-def zabbix_call(method: str, params: object, auth: str | None = None) -> dict:  # type: ignore[type-arg]
+def zabbix_call(lab: Lab, method: str, params: object, auth: str | None = None) -> dict:  # type: ignore[type-arg]
+    """The frontend over https only (frontend_tls in the model), its certificate checked against the region CA."""
+    from monitoring.client import default_url, region_ca_file
+
     body = {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
     if auth:
         body["auth"] = auth
-    req = urllib.request.Request("http://10.231.2.13:8081/api_jsonrpc.php", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json-rpc"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    url = default_url(lab.region)
+    assert url.startswith("https://")
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json-rpc"})
+    context = ssl.create_default_context(cafile=str(region_ca_file(lab.region.name)))
+    with urllib.request.urlopen(req, timeout=10, context=context) as resp:
         return json.loads(resp.read())
 
 
 def test_zabbix_api_answers_default_password_replaced_token_works(deployed: Deploys, lab: Lab) -> None:
-    assert zabbix_call("apiinfo.version", {})["result"].startswith("6.0.")
-    assert "error" in zabbix_call("user.login", {"username": "Admin", "password": "zabbix"})
-    store = SecretStore("lab")
-    assert "result" in zabbix_call("user.login", {"username": "Admin", "password": store.get("zabbix-admin")})
+    assert zabbix_call(lab, "apiinfo.version", {})["result"].startswith("6.0.")
+    assert "error" in zabbix_call(lab, "user.login", {"username": "Admin", "password": "zabbix"})
+    store = SecretStore(lab.region.name)
+    assert "result" in zabbix_call(lab, "user.login", {"username": "Admin", "password": store.get("zabbix-admin")})
     token_file = store.dir / "zabbix-api-token"
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
-    hosts = zabbix_call("host.get", {"output": ["hostid"], "limit": 1}, auth=token_file.read_text().strip())
+    hosts = zabbix_call(lab, "host.get", {"output": ["hostid"], "limit": 1}, auth=token_file.read_text().strip())
     assert "result" in hosts
     assert lab.run("zbx1", "systemctl is-active zabbix-server").stdout.strip() == "active"
 
