@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from infra.lab import hosts, network
+from infra.lab import hosts, network, s3
 from infra.lab.layout import HostSpec, Layout
 from infra.lab.system import require_root, run, write_private
 from infra.state import read_outputs
@@ -184,3 +184,25 @@ def start_host(region: Region, host: str, timeout: float = 90) -> str:
 def host_state(region: Region, host: str) -> str:
     layout = Layout(region)
     return hosts.observe(layout.host(host)).state
+
+
+def stop_object_store(region: Region) -> bool:
+    """Stop the lab's S3 endpoint (SeaweedFS); its data is kept. Returns whether it was running."""
+    layout = Layout(region)
+    if layout.s3 is None:
+        raise HcopsError(f"region {layout.name} has no object storage in the lab", "add an object_storage service")
+    return s3.stop(layout)
+
+
+def start_object_store(region: Region) -> list[str]:
+    """Start the lab's S3 endpoint again (same data, same credentials) and wait until it answers."""
+    layout = Layout(region)
+    if layout.s3 is None:
+        raise HcopsError(f"region {layout.name} has no object storage in the lab", "add an object_storage service")
+    _provisioned(layout)
+    return s3.ensure(layout, layout.s3)
+
+
+def object_store_running(region: Region) -> bool:
+    layout = Layout(region)
+    return layout.s3 is not None and s3.running(layout) is not None
