@@ -14,7 +14,20 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.exceptions import Abort, TyperException
 
-from cli import audit, availability, deploy, drill, failover, infra, interrupts, inventory, lab, monitor, plan
+from cli import (
+    audit,
+    availability,
+    backup,
+    deploy,
+    drill,
+    failover,
+    infra,
+    interrupts,
+    inventory,
+    lab,
+    monitor,
+    plan,
+)
 from cli.common import (
     Exit,
     Options,
@@ -56,6 +69,7 @@ app.add_typer(drill.app, name="drill")
 app.add_typer(availability.app, name="availability")
 app.add_typer(plan.app, name="plan")
 app.add_typer(audit.app, name="audit")
+app.add_typer(backup.app, name="backup")
 
 GLOBAL_OPTIONS = ("region", "output", "verbose")
 

@@ -133,13 +133,14 @@ class Catalog:
         places = dict(self.db.execute("SELECT place, confirmed_at FROM locations WHERE backup_id=?", (bid,)))
         ver = [(str(p), str(a), bool(ok), str(d)) for p, a, ok, d in self.db.execute(
             "SELECT place, at, ok, detail FROM verifications WHERE backup_id=? ORDER BY at", (bid,))]
-        return Entry(id=bid, policy=str(row[1]), kind=str(row[2]), parent=row[3] and str(row[3]),
-                     started_at=str(row[4]), finished_at=row[5] and str(row[5]), state=str(row[6]),
+        return Entry(id=bid, policy=str(row[1]), kind=str(row[2]), parent=str(row[3]) if row[3] else None,
+                     started_at=str(row[4]), finished_at=str(row[5]) if row[5] else None, state=str(row[6]),
                      stored_bytes=int(str(row[7] or 0)), manifest=Manifest.from_json(str(row[8]), f"catalog {bid}"),
                      error=str(row[9] or ""), places=places, verified=ver)
 
     def entries(self, policy: str | None = None) -> list[Entry]:
-        q = "SELECT id, policy, kind, parent, started_at, finished_at, state, stored_bytes, manifest, error FROM backups"
+        q = ("SELECT id, policy, kind, parent, started_at, finished_at, state, stored_bytes, manifest, error"
+             " FROM backups")
         args: tuple[str, ...] = ()
         if policy:
             q += " WHERE policy=?"

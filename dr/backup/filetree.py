@@ -119,7 +119,7 @@ class TreeSource:
         return self._facts
 
     def _tar(self, out: IO[bytes]) -> None:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for rel, _size, _mtime in self._changed:
                 path = self.root / rel
                 h = hashlib.sha256()
@@ -181,7 +181,7 @@ def select(files: dict[str, tuple[str, Meta]], paths: list[str] | None) -> dict[
 def extract(tar_stream: IO[bytes], wanted: dict[str, Meta], dest: Path) -> list[str]:
     """Write the wanted members of one backup's tar into dest, checking each file's sha256."""
     bad = []
-    with tarfile.open(fileobj=tar_stream, mode="r|") as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=tar_stream, mode="r|") as tar:
         for member in tar:
             meta = wanted.get(member.name)
             if meta is None or not member.isfile():

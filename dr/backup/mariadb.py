@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -34,7 +35,6 @@ def stream(shell: Shell, script: str, out: IO[bytes], what: str) -> str:
     with subprocess.Popen([*shell, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        import threading
         err: list[bytes] = []
         t = threading.Thread(target=lambda: err.append(proc.stderr.read()))  # type: ignore[union-attr]
         t.start()
@@ -72,7 +72,7 @@ class PhysicalSource:
     parent: str | None = None
     base_lsn: int | None = None  # the parent's to_lsn: an incremental when set
     host: str = ""
-    tmp: str = "/var/tmp/hcops-mariabackup"
+    tmp: str = "/var/tmp/hcops-mariabackup"  # noqa: S108 (on the DB host, recreated 0700 by each run)
     _facts: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -152,7 +152,8 @@ class BinlogSource:
     files: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        out = run(self.shell, f"cd {shlex.quote(self.archive_dir)} 2>/dev/null && stat -c '%n %s' * 2>/dev/null || true")
+        d = shlex.quote(self.archive_dir)
+        out = run(self.shell, f"cd {d} 2>/dev/null && stat -c '%n %s' * 2>/dev/null || true")
         for line in out.splitlines():
             name, _, size = line.rpartition(" ")
             if name and size.isdigit() and int(size) > 0 and self.already.get(name) != int(size):

@@ -10,7 +10,6 @@ copy good, offsite not yet) and the next run resumes the offsite upload from wha
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -89,7 +88,7 @@ class _Counter:
         return n
 
 
-def run_backup(ctx: Context, source: Source) -> RunResult:
+def run_backup(ctx: Context, source: Source) -> RunResult:  # noqa: PLR0915
     t0 = datetime.now(UTC)
     bid = new_backup_id(ctx.policy, source.kind, t0)
     dk = new_data_key()
@@ -102,7 +101,8 @@ def run_backup(ctx: Context, source: Source) -> RunResult:
     try:
         for name, produce in source.objects():
             key = object_key(ctx.policy, bid, name)
-            cb = (lambda n, _name=name: ctx.progress(f"{_name} (read)", n, None)) if ctx.progress else None
+            prog = ctx.progress
+            cb = (lambda n, _name=name, _p=prog: _p(f"{_name} (read)", n, None)) if prog else None
             with ctx.local.writer(key) as fh:
                 written.append(key)
                 sealer = SealingWriter(fh, dk, name, progress=cb)
@@ -165,8 +165,9 @@ def upload_offsite(ctx: Context, m: Manifest) -> list[UploadReport]:
         if size != o.size:
             raise StoreError(f"local copy of {key} has {size} bytes, the manifest says {o.size}",
                              "verify the local copy: `hcops backup verify`")
-        if ctx.progress:
-            ctx.offsite.on_part = lambda n, _k=o.name, _s=size: ctx.progress(f"{_k} (offsite)", n, _s)  # type: ignore[misc]
+        prog = ctx.progress
+        if prog:
+            ctx.offsite.on_part = lambda n, _k=o.name, _s=size, _p=prog: _p(f"{_k} (offsite)", n, _s)
         reports.append(ctx.offsite.upload(key, size, read, o.sha256))  # type: ignore[arg-type]
     ctx.offsite.put_bytes(manifest_key(m.policy, m.backup_id), m.to_json().encode())
     ctx.catalog.confirm(m.backup_id, "offsite")

@@ -9,6 +9,7 @@ wanted files extracted, each checked against its sha256.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -72,17 +73,15 @@ def unseal_to(key: RegionKey, store: Store, m: Manifest, name: str, argv: list[s
             subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
         assert proc.stdin is not None and proc.stderr is not None
         try:
-            for chunk in open_frames(fh, dk, name):  # type: ignore[arg-type]
+            for chunk in open_frames(fh, dk, name):
                 proc.stdin.write(chunk)
                 n += len(chunk)
         except (CorruptObject, BrokenPipeError):
             proc.kill()
             raise
         finally:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
-            except BrokenPipeError:
-                pass
         err = proc.stderr.read().decode(errors="replace")
         if proc.wait() != 0:
             raise HcopsError(f"`{' '.join(argv)}` failed while restoring {m.backup_id}/{name}: {err.strip()[-500:]}",
@@ -127,7 +126,7 @@ def fetch_binlogs(key: RegionKey, store: Store, entries: list[Entry], dest: Path
     """The newest stored version of every archived binlog file, written to dest."""
     newest: dict[str, tuple[int, Entry]] = {}
     for e in entries:
-        for name, size in dict(e.manifest.facts.get("binlogs", {})).items():  # type: ignore[call-overload]
+        for name, size in dict(e.manifest.facts.get("binlogs", {})).items():
             if name not in newest or int(size) >= newest[name][0]:
                 newest[name] = (int(size), e)
     out = []
@@ -136,7 +135,7 @@ def fetch_binlogs(key: RegionKey, store: Store, entries: list[Entry], dest: Path
         dk = key.unwrap(m.wrapped_key, m.backup_id)
         path = dest / name
         with store.open(object_key(m.policy, m.backup_id, name)) as fh, open(path, "wb") as w:
-            for chunk in open_frames(fh, dk, name):  # type: ignore[arg-type]
+            for chunk in open_frames(fh, dk, name):
                 w.write(chunk)
         out.append(path)
     return out
@@ -172,12 +171,12 @@ def tree_snapshot(key: RegionKey, store: Store, catalog: Catalog, backup_id: str
         m = check_manifest(key, store, e)
         dk = key.unwrap(m.wrapped_key, m.backup_id)
         with store.open(object_key(m.policy, m.backup_id, "changes.json")) as fh:
-            raw = b"".join(open_frames(fh, dk, "changes.json"))  # type: ignore[arg-type]
+            raw = b"".join(open_frames(fh, dk, "changes.json"))
         docs.append((e.id, json.loads(raw)))
     return chain, filetree.snapshot(docs)
 
 
-def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str, dest: Path,
+def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str, dest: Path, *,
                  paths: list[str] | None = None) -> RestoreResult:
     if dest.exists() and any(dest.iterdir()):
         raise HcopsError(f"restore target {dest} is not empty", "give an empty or new directory; a restore "
@@ -194,7 +193,7 @@ def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str,
         e = entries[holder]
         dk = key.unwrap(e.manifest.wrapped_key, e.id)
         with store.open(object_key(e.policy, e.id, "files.tar")) as fh:
-            reader = UnsealingReader(fh, dk, "files.tar")  # type: ignore[arg-type]
+            reader = UnsealingReader(fh, dk, "files.tar")
             res.bad += filetree.extract(reader, want, dest)  # type: ignore[arg-type]
             reader.read()  # drain: the final frame's authentication catches a truncated tail
         res.files += len(want)

@@ -86,9 +86,9 @@ def plan(policy: str, entries: list[Entry], retention: Retention) -> PrunePlan:
     kept_roots = [by_id[i] for i in keep if by_id[i].parent is None and by_id[i].kind != "binlog"]
     oldest = min((e.started_at for e in kept_roots), default=None)
     for e in entries:
-        if e.kind == "binlog" and e.id not in keep and e.state in ("good", "partial"):
-            if oldest is None or (e.finished_at or e.started_at) >= oldest:
-                keep[e.id] = "binlogs a kept full needs for point in time"
+        if e.kind == "binlog" and e.id not in keep and e.state in ("good", "partial") and (
+                oldest is None or (e.finished_at or e.started_at) >= oldest):
+            keep[e.id] = "binlogs a kept full needs for point in time"
     out = PrunePlan(policy=policy)
     for e in sorted(entries, key=lambda x: x.started_at):
         if e.state == "expired":

@@ -14,6 +14,7 @@ import base64
 import configparser
 import contextlib
 import hashlib
+import io
 import os
 import threading
 import time
@@ -187,7 +188,7 @@ class S3Store:
             fd = fh.fileno()
             return self.upload(key, path.stat().st_size, lambda off, n: os.pread(fd, n, off), sha256)
 
-    def upload(self, key: str, size: int, read: Callable[[int, int], bytes], sha256: str) -> UploadReport:
+    def upload(self, key: str, size: int, read: Callable[[int, int], bytes], sha256: str) -> UploadReport:  # noqa: PLR0915
         """Upload `size` bytes read by `read(offset, length)`, resuming an interrupted upload of the same
         key; confirmed by the server's own ETag against the MD5s of the bytes read here."""
         t0 = time.monotonic()
@@ -274,8 +275,8 @@ class S3Store:
         held: dict[int, str] = {}
         marker = 0
         while True:
-            page = self._call("list parts", lambda: self.client.list_parts(
-                Bucket=self.s.bucket, Key=key, UploadId=newest["UploadId"], PartNumberMarker=marker))
+            page = self._call("list parts", lambda m=marker: self.client.list_parts(  # type: ignore[misc]
+                Bucket=self.s.bucket, Key=key, UploadId=newest["UploadId"], PartNumberMarker=m))
             for p in page.get("Parts", []):
                 held[int(p["PartNumber"])] = str(p["ETag"]).strip('"')
             if not page.get("IsTruncated"):
@@ -286,7 +287,6 @@ class S3Store:
     # --- the Store protocol (manifests, catalog copy, reads for restore)
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[IO[bytes]]:
-        import io
         buf = io.BytesIO()
         yield buf
         self.put_bytes(key, buf.getvalue())
@@ -331,8 +331,8 @@ class S3Store:
         keys: list[str] = []
         token: dict[str, str] = {}
         while True:
-            page = self._call("list", lambda: self.client.list_objects_v2(Bucket=self.s.bucket, Prefix=prefix,
-                                                                          **token))
+            page = self._call("list", lambda t=token: self.client.list_objects_v2(  # type: ignore[misc]
+                Bucket=self.s.bucket, Prefix=prefix, **t))
             keys += [o["Key"] for o in page.get("Contents", [])]
             if not page.get("IsTruncated"):
                 return sorted(keys)

@@ -1,0 +1,221 @@
+"""From the region model to a backup run: which host, which stores, which kind of backup.
+
+`hcops backup ...` calls these; they return result objects and never print or exit. A policy
+names a service (MariaDB today), its local target (a directory on the backup host) and its
+offsite target (a model bucket, found in the region's outputs).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dr.backup import mariadb as mdb
+from dr.backup import retention
+from dr.backup.catalog import Catalog, Entry
+from dr.backup.envelope import seal
+from dr.backup.keys import RegionKey, load_key, new_data_key
+from dr.backup.manifest import Manifest
+from dr.backup.pipeline import Context, Progress, RunResult, resume_pending, run_backup
+from dr.backup.s3store import S3Settings, S3Store, read_credentials
+from dr.backup.stores import DirStore, SshDirStore
+from infra.lab.control import ssh_args
+from infra.lab.layout import Layout
+from infra.state import read_outputs
+from inventories.errors import HcopsError
+from inventories.model import Region
+from inventories.schema import BackupPolicy, MySQL
+
+KINDS = ("auto", "full", "incremental", "logical", "binlog")
+FULL_EVERY = timedelta(days=7)
+CANARY_SQL = "SELECT COUNT(*) FROM canary.canary_seq"
+
+
+@dataclass
+class Overrides:
+    """What a fresh controller (or a test) says instead of the region's outputs."""
+
+    key_file: Path | None = None
+    local_dir: Path | None = None  # the local target as a directory on this machine
+    s3_endpoint: str | None = None
+    s3_credentials: Path | None = None
+    bandwidth_mbit: float | None = None
+    parallel: int = 4
+
+
+def policy_of(region: Region, name: str) -> BackupPolicy:
+    if name not in region.backup_policies:
+        raise HcopsError(f"region {region.name} has no backup policy {name!r}",
+                         f"choose one of: {', '.join(sorted(region.backup_policies)) or '(none in the model)'}")
+    return region.backup_policies[name]
+
+
+def host_shell(region: Region, host: str) -> mdb.Shell:
+    """argv prefix running a script on a region host over ssh (the provider's ssh config)."""
+    out = read_outputs(region.name)
+    if out.provider == "lab":
+        layout = Layout(region)
+        return [*ssh_args(layout, layout.host(host)), "--"]
+    h = out.hosts.get(host)
+    if h is None:
+        raise HcopsError(f"host {host} is not in the region's outputs", f"run `hcops infra up --region {region.name}`")
+    args = ["ssh", "-o", "BatchMode=yes"]
+    if out.ssh_private_key:
+        args += ["-i", str(out.ssh_private_key)]
+    return [*args, f"{out.ssh_user}@{h.ssh_address}", "--"]
+
+
+def local_store(region: Region, pol: BackupPolicy, ov: Overrides) -> DirStore | SshDirStore:
+    if ov.local_dir is not None:
+        return DirStore(ov.local_dir)
+    return SshDirStore(host_shell(region, pol.local_target.host), pol.local_target.path, pol.local_target.host)
+
+
+def offsite_store(region: Region, pol: BackupPolicy, ov: Overrides) -> S3Store | None:
+    if pol.offsite_target is None:
+        return None
+    bucket = pol.offsite_target.bucket
+    if ov.s3_endpoint and ov.s3_credentials:
+        endpoint, creds_file, real = ov.s3_endpoint, ov.s3_credentials, bucket
+    else:
+        out = read_outputs(region.name)
+        if out.s3 is None:
+            raise HcopsError(f"region {region.name} has no S3 endpoint in its outputs",
+                             "run `hcops infra up`, or pass --s3-endpoint and --s3-credentials")
+        endpoint, creds_file = out.s3.endpoint, ov.s3_credentials or out.s3.credentials_file
+        real = out.s3.buckets.get(bucket, bucket)
+    key, secret = read_credentials(creds_file)
+    lock_days = max(1, pol.retention.daily)
+    bw = ov.bandwidth_mbit * 1e6 / 8 if ov.bandwidth_mbit else None
+    return S3Store(S3Settings(endpoint=endpoint, bucket=real, access_key=key, secret_key=secret,
+                              parallel=ov.parallel, bandwidth_bytes_s=bw, lock_days=lock_days))
+
+
+def context(region: Region, policy: str, ov: Overrides, *, create_key: bool = False, offsite: bool = True,
+            progress: Progress | None = None) -> Context:
+    pol = policy_of(region, policy)
+    key: RegionKey = load_key(region.name, ov.key_file, create=create_key)
+    return Context(region=region.name, policy=policy, key=key, local=local_store(region, pol, ov),
+                   offsite=offsite_store(region, pol, ov) if offsite else None,
+                   catalog=Catalog.for_region(region.name), progress=progress)
+
+
+def _last_good(entries: list[Entry], kinds: tuple[str, ...]) -> Entry | None:
+    good = [e for e in entries if e.state in ("good", "partial") and e.kind in kinds]
+    return good[-1] if good else None
+
+
+@dataclass
+class RunOutcome:
+    results: list[RunResult]
+    host: str = ""
+    why: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+
+def run_policy(region: Region, policy: str, kind: str, ov: Overrides,
+               progress: Progress | None = None) -> RunOutcome:
+    if kind not in KINDS:
+        raise HcopsError(f"unknown backup kind {kind!r}", f"choose one of: {', '.join(KINDS)}")
+    pol = policy_of(region, policy)
+    svc = region.services.get(pol.service)
+    if not isinstance(svc, MySQL):
+        raise HcopsError(f"policy {policy} backs up {pol.service}, which is not a MariaDB service",
+                         "file-tree and Oracle policies are run by their own engines (see dr/backup/README.md)")
+    ctx = context(region, policy, ov, create_key=True, progress=progress)
+    try:
+        if ctx.offsite:
+            ctx.offsite.check_bucket()
+        outcome = RunOutcome(results=resume_pending(ctx))
+        entries = ctx.catalog.entries(policy)
+        if kind == "binlog":
+            last = _last_good(entries, ("binlog",))
+            already = dict(last.manifest.facts.get("binlogs", {})) if last else {}
+            for e in entries:
+                if e.kind == "binlog" and e.state in ("good", "partial"):
+                    already.update(dict(e.manifest.facts.get("binlogs", {})))
+            src: object = mdb.BinlogSource(host_shell(region, pol.local_target.host) if ov.local_dir is None
+                                           else mdb.LOCAL, pol.service, f"{pol.local_target.path}/binlog", already)
+            outcome.host = pol.local_target.host
+        else:
+            cands = [(h, host_shell(region, h), h != svc.primary) for h in [svc.primary, *svc.replicas]]
+            host, shell, why = mdb.pick_host(cands)
+            outcome.host, outcome.why = host, why
+            if kind == "logical":
+                src = mdb.LogicalSource(shell, pol.service, host=host)
+            else:
+                base = _last_good(entries, ("full", "incremental"))
+                full = _last_good(entries, ("full",))
+                fresh = full is not None and datetime.now(UTC) - full.started < FULL_EVERY
+                if kind == "incremental" and base is None:
+                    raise HcopsError(f"policy {policy} has no full backup to build an incremental on",
+                                     f"run `hcops backup run --policy {policy} --kind full` first")
+                if kind == "incremental" or (kind == "auto" and fresh and base is not None):
+                    assert base is not None
+                    src = mdb.PhysicalSource(shell, pol.service, host=host, parent=base.id,
+                                             base_lsn=int(base.manifest.facts.get("to_lsn", 0)))
+                else:
+                    src = mdb.PhysicalSource(shell, pol.service, host=host)
+        outcome.results.append(run_backup(ctx, src))  # type: ignore[arg-type]
+        _copy_catalog(ctx)
+        return outcome
+    finally:
+        ctx.catalog.close()
+
+
+def _copy_catalog(ctx: Context) -> None:
+    """The catalog's offsite copy, sealed with the region key (rebuilt from manifests when lost)."""
+    if ctx.offsite is None:
+        return
+    dk = new_data_key()
+    buf = io.BytesIO()
+    seal(io.BytesIO(ctx.catalog.path.read_bytes()), buf, dk, "catalog.db")
+    wrapped = ctx.key.wrap(dk, "catalog")
+    try:
+        ctx.offsite.put_bytes("catalog/catalog.db.hcb", buf.getvalue())
+        ctx.offsite.put_bytes("catalog/catalog.key", wrapped.encode())
+    except HcopsError:
+        pass  # the manifests offsite are enough to rebuild; the next run copies it again
+
+
+def rebuild_catalog(catalog: Catalog, key: RegionKey, store: SshDirStore | DirStore | S3Store) -> int:
+    """Read every manifest in a store, check its signature, and enter it in the catalog."""
+    n = 0
+    for k in store.list(""):
+        if not k.endswith("/manifest.json"):
+            continue
+        m = Manifest.from_json(store.read_bytes(k).decode(), f"{store.where} {k}")
+        m.check_signature(key)
+        catalog.record(m, "good")
+        catalog.confirm(m.backup_id, store.where)
+        n += 1
+    return n
+
+
+def prune(region: Region, policy: str, ov: Overrides, *, dry_run: bool,
+          deleter: Callable[[Entry], None] | None = None) -> retention.PrunePlan:
+    pol = policy_of(region, policy)
+    cat = Catalog.for_region(region.name)
+    try:
+        plan = retention.plan(policy, cat.entries(policy), pol.retention)
+        if dry_run or not plan.deletes:
+            return plan
+        ctx = context(region, policy, ov)
+        for c in plan.deletes:
+            e = cat.get(c.backup_id)
+            for store in (ctx.local, ctx.offsite):
+                if store is None:
+                    continue
+                for o in [*e.manifest.objects]:
+                    store.delete(f"{policy}/{e.id}/{o.name}")
+                store.delete(f"{policy}/{e.id}/manifest.json")
+            cat.set_state(e.id, "expired")
+        return plan
+    finally:
+        cat.close()
