@@ -7,6 +7,7 @@ offsite target (a model bucket, found in the region's outputs).
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from dr.backup.keys import RegionKey, load_key, new_data_key
 from dr.backup.manifest import Manifest
 from dr.backup.pipeline import Context, Progress, RunResult, resume_pending, run_backup
 from dr.backup.s3store import S3Settings, S3Store, read_credentials
+from dr.backup.status import STATUS_DIR, statuses_from
 from dr.backup.stores import DirStore, SshDirStore
 from infra.lab.control import ssh_args
 from infra.lab.layout import Layout
@@ -164,9 +166,25 @@ def run_policy(region: Region, policy: str, kind: str, ov: Overrides,
                     src = mdb.PhysicalSource(shell, pol.service, host=host)
         outcome.results.append(run_backup(ctx, src))  # type: ignore[arg-type]
         _copy_catalog(ctx)
+        publish_status(region, policy, ctx.catalog, ov)
         return outcome
     finally:
         ctx.catalog.close()
+
+
+def publish_status(region: Region, policy: str, catalog: Catalog, ov: Overrides) -> None:
+    """Write the policy's last verified time (Unix seconds, 0 for never) where the backup host's
+    Zabbix agent reads it (`vfs.file.contents[STATUS_DIR/<policy>.last-verified]`)."""
+    st = statuses_from(catalog, [policy])[0]
+    value = str(int(st.last_verified_at.timestamp())) if st.last_verified_at else "0"
+    path = f"{STATUS_DIR}/{policy}.last-verified"
+    script = (f"mkdir -p -m 0755 {STATUS_DIR} && printf '%s\\n' {value} > {path}.tmp && "
+              f"chmod 0644 {path}.tmp && mv {path}.tmp {path}")
+    if ov.local_dir is not None:
+        return  # running on a directory of this machine (tests, the backup host itself): no host to tell
+    pol = policy_of(region, policy)
+    with contextlib.suppress(HcopsError, OSError):
+        mdb.run(host_shell(region, pol.local_target.host), script, timeout=30)
 
 
 def _copy_catalog(ctx: Context) -> None:

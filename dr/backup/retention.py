@@ -79,7 +79,7 @@ def plan(policy: str, entries: list[Entry], retention: Retention) -> PrunePlan:
             continue
         if e.state == "running":
             keep[e.id] = "running"
-        elif e.kind != "binlog" and e.parent:
+        elif e.kind != "binlog" and e.parent and e.state != "failed":
             root = _root(e, by_id)
             if root.id in keep:
                 keep[e.id] = f"in the chain of {root.id}"

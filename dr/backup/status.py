@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 from dr.backup.catalog import Catalog, catalog_path
 from inventories.model import Region
 
+# Where the backup host publishes each policy's last verified time for its Zabbix agent (the
+# backup_store role's `backup_store_status_dir` default says the same).
+STATUS_DIR = "/var/lib/hcops-backup"
+
 
 @dataclass(frozen=True)
 class PolicyStatus:

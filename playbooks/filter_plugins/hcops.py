@@ -4,6 +4,7 @@
     '10.231.250.0/30' | hcops_nth_address(1)  -> '10.231.250.1'
     '10.231.250.0/30' | hcops_prefixlen       -> 30
     '10.231.250.0/30' | hcops_host_cidr(2)    -> '10.231.250.2/30'
+    '30 1 * * *' | hcops_oncalendar           -> '*-*-* 01:30:00'
 """
 
 from __future__ import annotations
@@ -48,6 +49,43 @@ def hcops_prefixlen(cidr: str) -> int:
     return _net(cidr).prefixlen
 
 
+_DOW = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _cal_field(field: str, width: int, names: tuple[str, ...] | None = None) -> str:
+    out = []
+    for part in field.split(","):
+        rng, _, step = part.partition("/")
+        if rng == "*":
+            if names is not None or not step:
+                return "*"
+            out.append(f"{0:0{width}d}/{int(step)}")
+            continue
+        a, _, b = rng.partition("-")
+        if names is not None:
+            out.append(f"{names[int(a)]}..{names[int(b)]}" if b else names[int(a)])
+        elif b:
+            out.append(f"{int(a):0{width}d}..{int(b):0{width}d}" + (f"/{int(step)}" if step else ""))
+        else:
+            out.append(f"{int(a):0{width}d}" + (f"/{int(step)}" if step else ""))
+    return ",".join(out)
+
+
+def hcops_oncalendar(cron: str) -> str:
+    """A five-field cron expression (as the model's backup schedules) as a systemd OnCalendar=."""
+    fields = str(cron).split()
+    if len(fields) != 5:
+        raise AnsibleFilterError(f"not a five-field cron expression: {cron!r}")
+    minute, hour, dom, month, dow = fields
+    try:
+        date = f"*-{_cal_field(month, 2)}-{_cal_field(dom, 2)}"
+        time = f"{_cal_field(hour, 2)}:{_cal_field(minute, 2)}:00"
+        days = "" if dow == "*" else _cal_field(dow, 1, _DOW) + " "
+    except (ValueError, IndexError) as exc:
+        raise AnsibleFilterError(f"cannot convert cron expression {cron!r}: {exc}") from None
+    return f"{days}{date} {time}"
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -55,4 +93,5 @@ class FilterModule:
             "hcops_nth_address": hcops_nth_address,
             "hcops_prefixlen": hcops_prefixlen,
             "hcops_host_cidr": hcops_host_cidr,
+            "hcops_oncalendar": hcops_oncalendar,
         }

@@ -1,0 +1,129 @@
+"""File trees: incremental by local index, only changes move, deletions kept by older backups,
+restore whole or in part with every file's hash checked; tamper and disk-full faults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dr.backup import restore, verify
+from dr.backup.filetree import Index, TreeSource, index_path
+from dr.backup.pipeline import Context, run_backup
+from dr.backup.stores import DirStore
+from inventories.errors import HcopsError
+
+
+def _tree(root: Path, n: int = 30) -> None:
+    for i in range(n):
+        p = root / f"{i % 4:02x}" / f"{i:04d}.dcm"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(200 + i) + b"DICM")
+
+
+def _run(ctx: Context, root: Path, idx: Index) -> tuple[str, TreeSource]:
+    src = TreeSource(root, idx, parent=idx.last_backup(), source="pacs")
+    r = run_backup(ctx, src)
+    assert r.ok, r.error
+    idx.apply(src.upserts, src.deletes, r.backup_id)
+    return r.backup_id, src
+
+
+@pytest.fixture()
+def index(ctx: Context) -> Iterator[Index]:
+    idx = Index(index_path("t", "p"))
+    yield idx
+    idx.close()
+
+
+def test_incremental_only_changes_move_and_snapshots_restore(ctx: Context, index: Index, tmp_path: Path) -> None:
+    root = tmp_path / "pacs"
+    _tree(root)
+    b1, s1 = _run(ctx, root, index)
+    assert len(s1.upserts) == 30 and s1.deletes == []
+    b2, s2 = _run(ctx, root, index)  # no change: nothing read
+    assert s2.upserts == {} and s2.deletes == [] and s2.scanned == 30
+    (root / "00" / "0000.dcm").write_bytes(b"changed image")
+    os.utime(root / "00" / "0000.dcm", ns=(1, 1))
+    (root / "01" / "0001.dcm").unlink()
+    (root / "new").mkdir()
+    (root / "new" / "x.dcm").write_bytes(b"new image")
+    b3, s3 = _run(ctx, root, index)
+    assert set(s3.upserts) == {"00/0000.dcm", "new/x.dcm"} and s3.deletes == ["01/0001.dcm"]
+    assert ctx.catalog.get(b3).parent == b2 and ctx.catalog.get(b2).parent == b1
+
+    whole = tmp_path / "r3"
+    res = restore.restore_tree(ctx.key, ctx.local, ctx.catalog, b3, whole)
+    assert res.ok and res.files == 30
+    assert (whole / "00/0000.dcm").read_bytes() == b"changed image"
+    assert not (whole / "01/0001.dcm").exists()
+    diff = subprocess.run(["diff", "-r", str(root), str(whole)], capture_output=True, text=True)
+    assert diff.returncode == 0, diff.stdout
+    # the deleted file is not lost: the older snapshot still has it
+    old = tmp_path / "r1"
+    restore.restore_tree(ctx.key, ctx.local, ctx.catalog, b1, old, paths=["01/0001.dcm"])
+    assert [p.name for p in old.rglob("*.dcm")] == ["0001.dcm"]
+    part = tmp_path / "part"
+    r = restore.restore_tree(ctx.key, ctx.local, ctx.catalog, b3, part, paths=["new"])
+    assert r.files == 1 and (part / "new/x.dcm").read_bytes() == b"new image"
+    with pytest.raises(HcopsError, match="no file in the backup matches"):
+        restore.restore_tree(ctx.key, ctx.local, ctx.catalog, b3, tmp_path / "none", paths=["nope"])
+    with pytest.raises(HcopsError, match="not empty"):
+        restore.restore_tree(ctx.key, ctx.local, ctx.catalog, b3, whole)
+
+    v = verify.verify(ctx.key, ctx.local, ctx.catalog, b3)
+    assert v.ok and "30 files" in v.detail
+
+
+def test_tampered_and_truncated_objects_are_caught_and_named(ctx: Context, index: Index, tmp_path: Path) -> None:
+    root = tmp_path / "pacs"
+    _tree(root, 5)
+    bid, _ = _run(ctx, root, index)
+    assert isinstance(ctx.local, DirStore)
+    tar = ctx.local.path(f"p/{bid}/files.tar")
+    data = bytearray(tar.read_bytes())
+    data[40] ^= 0xFF
+    tar.write_bytes(bytes(data))
+    v = verify.verify(ctx.key, ctx.local, ctx.catalog, bid)
+    assert not v.ok and any("files.tar" in p for p in v.problems)
+    chg = ctx.local.path(f"p/{bid}/changes.json")
+    chg.write_bytes(chg.read_bytes()[:-5])
+    v = verify.verify(ctx.key, ctx.local, ctx.catalog, bid)
+    assert any("changes.json" in p for p in v.problems)
+    # the status no longer counts this place as verified
+    from dr.backup.status import statuses_from
+    st = statuses_from(ctx.catalog, ["p"])
+    assert st[0].verified_where == ()
+    # an edited manifest fails its signature
+    man = ctx.local.path(f"p/{bid}/manifest.json")
+    man.write_text(man.read_text().replace('"kind": "files"', '"kind": "full"'))
+    with pytest.raises(HcopsError, match="signature"):
+        restore.check_manifest(ctx.key, ctx.local, ctx.catalog.get(bid))
+
+
+def test_disk_full_fails_cleanly_and_removes_partial_files(ctx: Context, index: Index, tmp_path: Path) -> None:
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.fail("cannot mount a small tmpfs (needs root, as the lab does)")
+    try:
+        root = tmp_path / "pacs"
+        root.mkdir()
+        (root / "big.dcm").write_bytes(os.urandom(600_000))
+        ctx.local = DirStore(mnt)
+        src = TreeSource(root, index, parent=None, source="pacs")
+        r = run_backup(ctx, src)
+        assert r.state == "failed" and "disk is full" in r.error
+        assert [p for p in mnt.rglob("*") if p.is_file()] == []  # partial files removed
+        assert ctx.catalog.get(r.backup_id).state == "failed"
+        assert index.last_backup() is None  # the index did not move
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_missing_tree_is_a_clear_error(ctx: Context, index: Index, tmp_path: Path) -> None:
+    with pytest.raises(HcopsError, match="does not exist"):
+        TreeSource(tmp_path / "nope", index, parent=None)
