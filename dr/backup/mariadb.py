@@ -117,6 +117,7 @@ class LogicalSource:
     client_opts: str = "--user=root"
     parent: str | None = None
     host: str = ""
+    databases: list[str] | None = None  # None: every database
     kind: str = "logical"
     _facts: dict[str, object] = field(default_factory=dict)
 
@@ -126,7 +127,9 @@ class LogicalSource:
 
     def _write(self, out: IO[bytes]) -> None:
         gtid = run(self.shell, f"mariadb {self.client_opts} -N -B -e 'SELECT @@gtid_current_pos'").strip()
-        stream(self.shell, f"mariadb-dump {self.client_opts} --single-transaction --all-databases --routines "
+        which = ("--databases " + " ".join(shlex.quote(d) for d in self.databases)) if self.databases \
+            else "--all-databases"
+        stream(self.shell, f"mariadb-dump {self.client_opts} --single-transaction {which} --routines "
                "--events --triggers --gtid --master-data=2", out, f"mariadb-dump on {self.host or 'the db host'}")
         self._facts.update({"host": self.host, "gtid_before": gtid})
 

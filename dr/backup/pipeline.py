@@ -21,7 +21,7 @@ from dr.backup.envelope import SealingWriter
 from dr.backup.keys import RegionKey, new_data_key
 from dr.backup.manifest import Manifest, ObjectEntry, manifest_key, object_key
 from dr.backup.s3store import S3Store, UploadReport
-from dr.backup.stores import DirStore, SshDirStore, StoreError, part_reader
+from dr.backup.stores import DirStore, SshDirStore, StoreError, part_reader, remote_part_sender
 from inventories.errors import HcopsError
 
 Progress = Callable[[str, int, int | None], None]  # (label, bytes done now, total or None)
@@ -168,7 +168,9 @@ def upload_offsite(ctx: Context, m: Manifest) -> list[UploadReport]:
         prog = ctx.progress
         if prog:
             ctx.offsite.on_part = lambda n, _k=o.name, _s=size, _p=prog: _p(f"{_k} (offsite)", n, _s)
-        reports.append(ctx.offsite.upload(key, size, read, o.sha256))  # type: ignore[arg-type]
+        remote = remote_part_sender(ctx.local, key, ctx.offsite.s.bandwidth_bytes_s) \
+            if isinstance(ctx.local, SshDirStore) else None
+        reports.append(ctx.offsite.upload(key, size, read, o.sha256, remote=remote))
     ctx.offsite.put_bytes(manifest_key(m.policy, m.backup_id), m.to_json().encode())
     ctx.catalog.confirm(m.backup_id, "offsite")
     return reports

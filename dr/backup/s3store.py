@@ -94,8 +94,13 @@ def read_credentials(path: Path) -> tuple[str, str]:
                          "pass an ini file with [default] aws_access_key_id and aws_secret_access_key") from None
 
 
-def _etag(parts_md5: list[bytes]) -> str:
-    if len(parts_md5) == 1:
+# Sends one part from where the bytes are (the backup host), so they cross the line from there:
+# (part number, offset, length, presigned URL, MD5 the server already holds or None) -> (MD5 hex, sent)
+RemotePart = Callable[[int, int, int, str, str | None], tuple[str, bool]]
+
+
+def _etag(parts_md5: list[bytes], multipart: bool = False) -> str:
+    if len(parts_md5) == 1 and not multipart:
         return parts_md5[0].hex()
     return f"{hashlib.md5(b''.join(parts_md5)).hexdigest()}-{len(parts_md5)}"  # noqa: S324 (S3's ETag)
 
@@ -188,7 +193,8 @@ class S3Store:
             fd = fh.fileno()
             return self.upload(key, path.stat().st_size, lambda off, n: os.pread(fd, n, off), sha256)
 
-    def upload(self, key: str, size: int, read: Callable[[int, int], bytes], sha256: str) -> UploadReport:  # noqa: PLR0915
+    def upload(self, key: str, size: int, read: Callable[[int, int], bytes], sha256: str,  # noqa: PLR0915
+               remote: RemotePart | None = None) -> UploadReport:
         """Upload `size` bytes read by `read(offset, length)`, resuming an interrupted upload of the same
         key; confirmed by the server's own ETag against the MD5s of the bytes read here."""
         t0 = time.monotonic()
@@ -206,15 +212,19 @@ class S3Store:
 
         have = self.head(key)
         if have and have.get("Metadata", {}).get("sha256") == sha256 and int(have.get("ContentLength", -1)) == size:
-            md5s = [hashlib.md5(part(i)).digest() for i in range(nparts)]  # noqa: S324 (S3's ETag)
-            if have.get("ETag", "").strip('"') == _etag(md5s):
+            if remote:
+                md5s = [bytes.fromhex(remote(i + 1, i * ps, min(ps, size - i * ps), "", "")[0])
+                        for i in range(nparts)]
+            else:
+                md5s = [hashlib.md5(part(i)).digest() for i in range(nparts)]  # noqa: S324 (S3's ETag)
+            if have.get("ETag", "").strip('"') in (_etag(md5s), _etag(md5s, multipart=True)):
                 rep.skipped = True
                 rep.seconds = time.monotonic() - t0
                 return rep
         lock = self._lock_args()
         if lock:
             rep.locked_until = lock["ObjectLockRetainUntilDate"].isoformat()
-        if nparts == 1:
+        if nparts == 1 and remote is None:
             body = part(0)
             md5s = [hashlib.md5(body).digest()]  # noqa: S324
             self.cap.take(len(body))
@@ -233,6 +243,30 @@ class S3Store:
             md5s = [b""] * nparts
             reused = threading.Lock()
 
+            def send_remote(i: int) -> None:
+                assert remote is not None
+                n = min(ps, size - i * ps)
+                url = self.client.generate_presigned_url("upload_part", ExpiresIn=3600, Params={
+                    "Bucket": self.s.bucket, "Key": key, "UploadId": upload_id, "PartNumber": i + 1})
+                deadline = time.monotonic() + self.s.retry_for_s
+                while True:
+                    try:
+                        md5hex, sent = remote(i + 1, i * ps, n, url, held.get(i + 1))
+                        break
+                    except StoreError:
+                        if time.monotonic() > deadline:
+                            raise StoreError(f"offsite store {self.s.endpoint} unreachable from the backup host for "
+                                             f"{self.s.retry_for_s:.0f} s (part {i + 1} of {key}); parts already "
+                                             "sent are kept", "rerun `hcops backup run` when the endpoint is "
+                                             "back: the upload resumes") from None
+                        time.sleep(1)
+                md5s[i] = bytes.fromhex(md5hex)
+                if not sent:
+                    with reused:
+                        rep.parts_reused += 1
+                if self.on_part:
+                    self.on_part(n)
+
             def send(i: int) -> None:
                 body = part(i)
                 md5 = hashlib.md5(body).digest()  # noqa: S324 (S3's ETag)
@@ -249,11 +283,11 @@ class S3Store:
                     self.on_part(len(body))
 
             with ThreadPoolExecutor(self.s.parallel) as pool:
-                list(pool.map(send, range(nparts)))
+                list(pool.map(send_remote if remote else send, range(nparts)))
             parts = [{"PartNumber": i + 1, "ETag": f'"{md5s[i].hex()}"'} for i in range(nparts)]
             self._call(f"complete {key}", lambda: self.client.complete_multipart_upload(
                 Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}))
-        want_etag = _etag(md5s)
+        want_etag = _etag(md5s, multipart=nparts > 1 or remote is not None)
         got = self.head(key)
         if not got or got.get("ETag", "").strip('"') != want_etag:
             raise StoreError(f"offsite object {key}: the server's checksum {got and got.get('ETag')} does not match "

@@ -15,7 +15,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
@@ -224,7 +224,7 @@ def copy_stream(src: BinaryIO, dst: IO[bytes]) -> None:
     shutil.copyfileobj(src, dst, 1 << 20)
 
 
-def part_reader(store: DirStore | SshDirStore, key: str) -> tuple[int, object]:
+def part_reader(store: DirStore | SshDirStore, key: str) -> tuple[int, Callable[[int, int], bytes]]:
     """(size, read(offset, n)) over a stored object, for the offsite upload of the local copy."""
     if isinstance(store, DirStore):
         path = store.path(key)
@@ -240,3 +240,30 @@ def part_reader(store: DirStore | SshDirStore, key: str) -> tuple[int, object]:
     def read_remote(off: int, n: int) -> bytes:
         return store._run(f"dd if={p} bs=1M iflag=skip_bytes,count_bytes skip={off} count={n} status=none")
     return size, read_remote
+
+
+def remote_part_sender(store: SshDirStore, key: str, rate_bytes_s: float | None = None
+                       ) -> Callable[[int, int, int, str, str | None], tuple[str, bool]]:
+    """Parts of a backup-host object sent by the backup host itself (dd | curl to a presigned URL),
+    so offsite traffic leaves from where the backup is and crosses the line like any client's.
+    The URL goes on a here-document (curl -K), never on a command line."""
+    p = shlex.quote(store._p(key))
+    limit = f" --limit-rate {int(rate_bytes_s)}" if rate_bytes_s else ""
+
+    def send(part: int, off: int, n: int, url: str, held: str | None) -> tuple[str, bool]:
+        dd = f"dd if={p} bs=1M iflag=skip_bytes,count_bytes skip={off} count={n} status=none"
+        md5 = store._run(f"{dd} | md5sum").decode().split()[0]
+        if not url or held == md5:
+            return md5, False
+        if '"' in url or "\n" in url:
+            raise StoreError("presigned URL has unexpected characters", "report this as a bug")
+        script = (f"{dd} | curl -sS -f -X PUT -T - -D - -o /dev/null --connect-timeout 5 --max-time 600{limit} "
+                  f"-K /dev/fd/3 3<<'EOF'\nurl = \"{url}\"\nEOF\n")
+        out = store._run(script).decode(errors="replace")
+        etag = next((ln.split(":", 1)[1].strip().strip('"') for ln in out.splitlines()
+                     if ln.lower().startswith("etag:")), "")
+        if etag != md5:
+            raise StoreError(f"part {part} of {key}: the server's ETag {etag or '(none)'} is not the part's MD5 {md5}",
+                             "rerun `hcops backup run`; the part is sent again")
+        return md5, True
+    return send

@@ -136,7 +136,7 @@ def start_server(addr: str, s3_port: int, data: Path, identities_file: Path, log
     argv = [exe, "server", f"-ip={addr}", f"-ip.bind={addr}", f"-dir={data}", "-s3",
             f"-s3.port={ports['s3']}", f"-s3.config={identities_file}", f"-master.port={ports['master']}",
             f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}", "-volume.max=20",
-            "-master.volumeSizeLimitMB=256"]
+            "-master.volumeSizeLimitMB=256", "-s3.port.iceberg=0", "-s3.port.lance=0"]
     with open(log, "ab") as fh:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env)
@@ -193,13 +193,22 @@ def create_buckets(s3: Any, buckets: dict[str, tuple[bool, bool]], names: list[s
     done = []
     for name in names:
         versioning, lock = buckets[name]
-        try:
-            s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock else {}))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-        if versioning:
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        deadline = time.monotonic() + 30
+        while True:  # a just-started gateway may drop a connection while its filer settles
+            try:
+                try:
+                    s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock else {}))
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",
+                                                                         "BucketAlreadyExists"):
+                        raise
+                if versioning:
+                    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+                break
+            except BotoCoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         done.append(f"created bucket {name}" + (" (versioned)" if versioning else "")
                     + (" (object lock)" if lock else ""))
     return done

@@ -56,13 +56,13 @@ class Weed:
         self.labs3.wait_ready(self.endpoint, self.creds, lambda: proc.poll() is None, self.base / "weed.log",
                               buckets=buckets)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 20) -> None:
         import subprocess
         proc = self.proc
         if isinstance(proc, subprocess.Popen):
             proc.terminate()
             try:
-                proc.wait(20)
+                proc.wait(grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -94,7 +94,7 @@ def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weed]:
     from infra.lab.s3 import create_buckets
     create_buckets(c, {"offsite": (True, True), "plain": (True, False)}, ["offsite", "plain"])
     yield w
-    w.stop()
+    w.stop(grace=2)  # its data is thrown away with the session
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,11 @@
-"""The offsite store against a real SeaweedFS: multipart in parallel, resume after the endpoint
-went away mid-upload, clear failure while it is down, object lock, wrong credentials."""
+"""The offsite store against a real SeaweedFS: multipart in parallel, object lock, wrong credentials,
+parts sent by the backup host itself. (The endpoint going away mid-upload and the resume are in
+test_offsite_pipeline.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -46,34 +46,6 @@ def test_multipart_parallel_confirmed_and_skipped_when_present(weed: Weed, tmp_p
         c.delete_object(Bucket="offsite", Key="t/multi", VersionId=ver)
 
 
-def test_endpoint_down_mid_upload_fails_clearly_then_resumes(weed: Weed, tmp_path: Path) -> None:
-    path, sha = _file(tmp_path, 20)
-    sent = []
-    stopped = threading.Event()
-
-    def on_part(n: int) -> None:
-        sent.append(n)
-        if len(sent) == 2 and not stopped.is_set():
-            stopped.set()
-            weed.stop()  # the endpoint goes away after two parts
-
-    s = _store(weed, parallel=1, retry_for_s=3)
-    s.on_part = on_part
-    try:
-        with pytest.raises(StoreError) as exc:
-            s.upload_file("t/resume", path, sha)
-        assert "unreachable" in exc.value.message and "resumes" in exc.value.hint
-    finally:
-        weed.start(buckets=["offsite"])
-    s2 = _store(weed, parallel=2)
-    rep = s2.upload_file("t/resume", path, sha)
-    assert rep.resumed and rep.parts == 4 and rep.parts_reused >= 2
-    assert s2.sha256("t/resume") == sha  # no damaged object
-    ups = s2.client.list_multipart_uploads(Bucket="offsite", Prefix="t/resume").get("Uploads", [])
-    assert ups == []  # no duplicate left behind
-    assert s2.list("t/resume") == ["t/resume"]
-
-
 def test_wrong_credentials_are_refused_clearly(weed: Weed, tmp_path: Path) -> None:
     s = S3Store(S3Settings(endpoint=weed.endpoint, bucket="offsite", access_key=weed.creds[0],
                            secret_key="wrong-secret"))
@@ -85,3 +57,26 @@ def test_wrong_credentials_are_refused_clearly(weed: Weed, tmp_path: Path) -> No
 def test_missing_bucket_is_a_clear_error(weed: Weed) -> None:
     with pytest.raises(StoreError, match="no bucket"):
         _store(weed, bucket="nope-not-here").check_bucket()
+
+
+def test_backup_host_sends_parts_itself_via_presigned_urls(weed: Weed, tmp_path: Path) -> None:
+    """The ssh store path (here through a local shell): the host holding the backup sends each part
+    with curl to a presigned URL; the second upload finds the object there and sends nothing."""
+    from dr.backup.stores import SshDirStore, part_reader, remote_part_sender
+    store = SshDirStore(["sh", "-c"], str(tmp_path / "bk"), "localhost")
+    data = os.urandom((11 << 20) + 5)
+    with store.writer("p/b1/obj") as fh:
+        fh.write(data)
+    assert store.list("p") == ["p/b1/obj"]
+    sha = hashlib.sha256(data).hexdigest()
+    assert store.sha256("p/b1/obj") == sha
+    s = _store(weed, parallel=2, bandwidth_bytes_s=50e6)
+    size, read = part_reader(store, "p/b1/obj")
+    assert size == len(data)
+    rep = s.upload("t/remote", size, read, sha, remote=remote_part_sender(store, "p/b1/obj", 50e6))
+    assert rep.parts == 3 and rep.parts_reused == 0
+    assert s.sha256("t/remote") == sha
+    again = s.upload("t/remote", size, read, sha, remote=remote_part_sender(store, "p/b1/obj"))
+    assert again.skipped
+    store.delete("p/b1/obj")
+    assert store.list("p") == []
