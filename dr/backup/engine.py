@@ -60,7 +60,11 @@ def host_shell(region: Region, host: str) -> mdb.Shell:
     out = read_outputs(region.name)
     if out.provider == "lab":
         layout = Layout(region)
-        return [*ssh_args(layout, layout.host(host)), "--"]
+        # one ssh connection per host for the many short commands of a run (parts, checksums)
+        mux = ["-o", "ControlMaster=auto", "-o", f"ControlPath={layout.ssh_dir}/mux-%r@%h",
+               "-o", "ControlPersist=60"]
+        args = ssh_args(layout, layout.host(host))
+        return [*args[:1], *mux, *args[1:], "--"]
     h = out.hosts.get(host)
     if h is None:
         raise HcopsError(f"host {host} is not in the region's outputs", f"run `hcops infra up --region {region.name}`")
