@@ -99,7 +99,7 @@ def run(ctx: typer.Context, *, region: str | None = REGION_OPTION,
 
 @app.command("list")
 def list_(ctx: typer.Context, *, region: str | None = REGION_OPTION,
-          policy: str | None = typer.Option(None, "--policy", "-p")) -> None:
+          policy: str | None = typer.Option(None, "--policy", "-p", help="Only this policy's backups.")) -> None:
     """Backups in the catalog, and each policy's last verified backup and its age."""
     reg = region_from(ctx, region)
     cat = Catalog.for_region(reg.name)
@@ -157,7 +157,7 @@ def show(ctx: typer.Context, backup_id: str, *, region: str | None = REGION_OPTI
 
 @app.command("prune")
 def prune_(ctx: typer.Context, *, region: str | None = REGION_OPTION,
-           policy: str = typer.Option(..., "--policy", "-p"),
+           policy: str = typer.Option(..., "--policy", "-p", help="Backup policy from the model."),
            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; delete nothing (exit 2 "
                                         "when something would go)."),
            yes: bool = typer.Option(False, "--yes", help="Delete without asking (needed without --dry-run).")) -> None:
