@@ -138,8 +138,10 @@ def start_server(addr: str, s3_port: int, data: Path, identities_file: Path, log
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     # weed puts unix sockets named only by port under /tmp (/tmp/seaweedfs-volume-grpc-<port>.sock):
     # two labs on the same ports would take each other's. Each server gets a private /tmp.
-    isolate = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-               'mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp && exec "$0" "$@"']
+    # (A server whose files are themselves under /tmp keeps the shared /tmp.)
+    under_tmp = any(str(p.resolve()).startswith("/tmp/") for p in (data, identities_file, log))  # noqa: S108
+    isolate = [] if under_tmp else ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                    'mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp && exec "$0" "$@"']
     argv = [*isolate, exe, "server", f"-ip={addr}", f"-ip.bind={addr}", f"-dir={data}", "-s3",
             f"-s3.port={ports['s3']}", f"-s3.config={identities_file}", f"-master.port={ports['master']}",
             f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}", "-volume.max=20",

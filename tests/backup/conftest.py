@@ -88,13 +88,18 @@ def _free_base() -> int:
 
 @pytest.fixture(scope="session")
 def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weed]:
-    w = Weed(tmp_path_factory.mktemp("weed"), _free_base())
+    import shutil
+    import tempfile
+    # outside /tmp, so the server gets a private /tmp for its port-named sockets (as in the lab)
+    base = Path(tempfile.mkdtemp(prefix="hcops-test-weed-", dir="/var/tmp"))
+    w = Weed(base, _free_base())
     w.start()
     c = w.client()
     from infra.lab.s3 import create_buckets
     create_buckets(c, {"offsite": (True, True), "plain": (True, False)}, ["offsite", "plain"])
     yield w
     w.stop(grace=2)  # its data is thrown away with the session
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
