@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,8 @@ from inventories.errors import HcopsError
 from inventories.model import Region
 from inventories.schema import BackupPolicy, MySQL
 
+_AS_ROOT = ("import os, shlex, sys; a = sys.argv[1:]; "
+            "os.execvp(a[0], a[:-1] + ['sudo -n -H -- /bin/bash -c ' + shlex.quote(a[-1])])")
 KINDS = ("auto", "full", "incremental", "logical", "binlog")
 FULL_EVERY = timedelta(days=7)
 CANARY_SQL = "SELECT COUNT(*) FROM canary.canary_seq"
@@ -64,7 +67,9 @@ def host_shell(region: Region, host: str) -> mdb.Shell:
         mux = ["-o", "ControlMaster=auto", "-o", f"ControlPath={layout.ssh_dir}/mux-%r@%h",
                "-o", "ControlPersist=60"]
         args = ssh_args(layout, layout.host(host))
-        return [*args[:1], *mux, *args[1:], "--"]
+        # the controller logs in as the automation account: each script runs as root through sudo
+        # (the same wrapping as infra.lab.control.as_root), quoted here as the last argument
+        return [sys.executable, "-c", _AS_ROOT, *args[:1], *mux, *args[1:], "--"]
     h = out.hosts.get(host)
     if h is None:
         raise HcopsError(f"host {host} is not in the region's outputs", f"run `hcops infra up --region {region.name}`")
