@@ -27,6 +27,7 @@ from cli import (
     lab,
     monitor,
     plan,
+    summary,
 )
 from cli.common import (
     Exit,
@@ -70,6 +71,7 @@ app.add_typer(availability.app, name="availability")
 app.add_typer(plan.app, name="plan")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
+app.add_typer(summary.app, name="summary")
 
 GLOBAL_OPTIONS = ("region", "output", "verbose")
 

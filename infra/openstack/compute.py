@@ -8,9 +8,6 @@ per side by the program, since a server group spans the side's project, not one 
 
 from __future__ import annotations
 
-import functools
-import json
-
 import pulumi
 import pulumi_openstack as openstack
 
@@ -21,13 +18,11 @@ from infra.openstack.vpc import Vpc
 from inventories.model import Region
 from inventories.schema import Host
 
-ADMIN_USER = "hcops"  # the named admin cloud-init creates; deploy connects as it, with sudo
-
 
 def cloud_config(region: Region, host: str) -> str:
     """First-boot settings, read once: the model's host name, root's SSH login locked, and the
-    keypair's key given to a named admin with sudo (level-3 8.1.4.1: no shared root login;
-    deploy connects as that account and becomes root per task)."""
+    keypair's key given to the region's automation account with sudo (level-3 8.1.4.1: no shared
+    root login; deploy connects as that account and becomes root per task, as on lab hosts)."""
     return (
         "#cloud-config\n"
         f"hostname: {host}\n"
@@ -36,7 +31,7 @@ def cloud_config(region: Region, host: str) -> str:
         "ssh_pwauth: false\n"
         "system_info:\n"
         "  default_user:\n"
-        f"    name: {ADMIN_USER}\n"
+        f"    name: {region.spec.region.automation_account}\n"
         "    lock_passwd: true\n"
         "    shell: /bin/bash\n"
         '    sudo: "ALL=(ALL) NOPASSWD:ALL"\n'

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_openstack as openstack
 
-from infra.openstack.compute import ADMIN_USER, HostGroup
+from infra.openstack.compute import HostGroup
 from infra.openstack.config import ProgramConfig, ProgramSettingsError
 from infra.openstack.loadbalancer import LoadBalancer
 from infra.openstack.quota import preflight
@@ -144,7 +144,7 @@ def region_outputs(region: Region, cfg: ProgramConfig, prog: RegionProgram) -> p
         if buckets and cfg.s3 is not None:
             s3 = {"endpoint": cfg.s3.endpoint, "region_name": cfg.s3.region_name,
                   "credentials_file": str(cfg.s3.credentials_file), "buckets": buckets}
-        return {"region": region.name, "provider": "openstack", "ssh_user": ADMIN_USER,
+        return {"region": region.name, "provider": "openstack", "ssh_user": region.spec.region.automation_account,
                 "ssh_private_key": str(cfg.ssh_private_key) if cfg.ssh_private_key else None,
                 "hosts": hosts, "vips": vips, "s3": s3}
 

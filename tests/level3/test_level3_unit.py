@@ -69,10 +69,10 @@ def test_deploy_refuses_a_region_without_known_hosts(hcops, tmp_path: Path,  # t
 
 def test_cloud_hosts_get_the_automation_account_and_no_root_login() -> None:
     region = load_region("example-city")
-    text = cloud_config(region, "db1", "ssh-ed25519 AAAAkey hcops")
-    assert "disable_root: true" in text and "- name: hcops" in text
-    assert 'sudo: "ALL=(ALL:ALL) NOPASSWD: ALL"' in text
-    assert '"restrict,pty ssh-ed25519 AAAAkey hcops"' in text
+    text = cloud_config(region, "db1")
+    # the keypair's key goes to cloud-init's default user: the automation account, not root
+    assert "disable_root: true" in text and f"name: {region.spec.region.automation_account}" in text
+    assert "lock_passwd: true" in text and "NOPASSWD" in text
 
 
 # ---------------------------------------------------------------- defect 7: roles by OS family
