@@ -71,7 +71,7 @@ app.add_typer(availability.app, name="availability")
 app.add_typer(plan.app, name="plan")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
-app.add_typer(summary.app, name="summary")
+app.command("summary", epilog=summary.EPILOG)(summary.summary_cmd)
 
 GLOBAL_OPTIONS = ("region", "output", "verbose")
 

@@ -23,9 +23,6 @@ from cli.common import REGION_OPTION, emit_json, examples, is_json, region_from,
 from inventories.errors import HcopsError
 from inventories.model import Region
 
-app = typer.Typer(help="Where a region stands: hosts, services, backups, drills, availability, acceptance.",
-                  no_args_is_help=False)
-
 OK, FAIL, MISSING = "ok", "FAIL", "missing"
 
 
@@ -213,8 +210,9 @@ def write_index(summary: Summary, out: Path) -> Path:
     return index
 
 
-@app.callback(invoke_without_command=True,
-              epilog=examples("hcops summary --region lab --out out", "hcops -o json summary --region lab"))
+EPILOG = examples("hcops summary --region lab --out out", "hcops -o json summary --region lab")
+
+
 def summary_cmd(ctx: typer.Context, region: str | None = REGION_OPTION,
                 out: Path = typer.Option(Path("out"), "--out", help="Directory of the main job's reports; the "
                                          "index page is written there."),

@@ -91,6 +91,23 @@ def require_kernel() -> None:
     if not Path("/dev/net/tun").exists():
         raise HcopsError("/dev/net/tun is missing (the collector's wireguard-go needs it)",
                          "load the tun module (`modprobe tun`) or create the device node")
+    raise_inotify_instances()
+
+
+# Every container's systemd holds several inotify instances; Debian's default of 128 per user runs
+# out with a few dozen hosts on one machine (containers then fail to boot: "Too many open files").
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_WANTED = 1024
+
+
+def raise_inotify_instances() -> None:
+    """Raise the per-user inotify instance limit to what a lab needs (never lower it)."""
+    try:
+        if int(INOTIFY_INSTANCES.read_text()) < INOTIFY_WANTED:
+            INOTIFY_INSTANCES.write_text(f"{INOTIFY_WANTED}\n")
+    except (OSError, ValueError) as exc:
+        raise HcopsError(f"cannot raise fs.inotify.max_user_instances to {INOTIFY_WANTED}: {exc}",
+                         f"run `sysctl fs.inotify.max_user_instances={INOTIFY_WANTED}` as root") from None
 
 
 def write_private(path: Path, text: str, mode: int = 0o600) -> None:
