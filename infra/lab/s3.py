@@ -118,6 +118,20 @@ def server_ports(s3_port: int) -> dict[str, int]:
     return {"master": s3_port + 1, "volume": s3_port + 2, "filer": s3_port + 3, "s3": s3_port}
 
 
+def private_tmp_prefix(*paths: Path) -> list[str]:
+    """The command prefix that gives `weed` a private /tmp, or none.
+
+    weed puts unix sockets named only by port under /tmp (/tmp/seaweedfs-volume-grpc-<port>.sock):
+    two labs on the same ports would take each other's, so each server gets its own /tmp. A server
+    whose files or binary are themselves under /tmp keeps the shared /tmp, or the private one would
+    hide them (a checkout cloned under /tmp has its .venv, and so `weed`, there).
+    """
+    if any(str(p.resolve()).startswith("/tmp/") for p in paths):  # noqa: S108
+        return []
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp && exec "$0" "$@"']
+
+
 def start_server(addr: str, s3_port: int, data: Path, identities_file: Path, log: Path) -> subprocess.Popen[bytes]:
     """Start `weed server` (master + volume + filer + S3) bound to one address."""
     exe = weed_binary()
@@ -136,12 +150,7 @@ def start_server(addr: str, s3_port: int, data: Path, identities_file: Path, log
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    # weed puts unix sockets named only by port under /tmp (/tmp/seaweedfs-volume-grpc-<port>.sock):
-    # two labs on the same ports would take each other's. Each server gets a private /tmp.
-    # (A server whose files are themselves under /tmp keeps the shared /tmp.)
-    under_tmp = any(str(p.resolve()).startswith("/tmp/") for p in (data, identities_file, log))  # noqa: S108
-    isolate = [] if under_tmp else ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                    'mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp && exec "$0" "$@"']
+    isolate = private_tmp_prefix(data, identities_file, log, Path(exe))
     argv = [*isolate, exe, "server", f"-ip={addr}", f"-ip.bind={addr}", f"-dir={data}", "-s3",
             f"-s3.port={ports['s3']}", f"-s3.config={identities_file}", f"-master.port={ports['master']}",
             f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}", "-volume.max=20",

@@ -80,3 +80,11 @@ def test_backup_host_sends_parts_itself_via_presigned_urls(weed: Weed, tmp_path:
     assert again.skipped
     store.delete("p/b1/obj")
     assert store.list("p") == []
+
+
+def test_private_tmp_never_hides_the_server_or_its_files(tmp_path: Path) -> None:
+    from infra.lab.s3 import private_tmp_prefix
+
+    assert private_tmp_prefix(Path("/var/lib/hcops/lab/s3"), Path("/var/lib/hcops/lab/s3.json"))[0] == "unshare"
+    # a checkout cloned under /tmp has its .venv (and `weed`) there: a private /tmp would hide it
+    assert private_tmp_prefix(Path("/var/lib/hcops/lab/s3"), Path("/tmp/clone/.venv/bin/weed")) == []
