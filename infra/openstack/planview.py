@@ -132,7 +132,9 @@ def render(console: Console, plan: OfflinePlan, region: Region, findings: list[F
     for place, items in by_placement(graph).items():
         kind, _, name = place.partition(":")
         site = region.sites.get(name)
-        label = f"[bold cyan]{kind} {name}[/]" + (f" ({site.kind}, {len(site.hosts)} hosts)" if site else "")
+        label = f"[bold cyan]{kind} {name}[/]"
+        if site:
+            label += f" ({site.kind}, {len(site.hosts)} host{'' if len(site.hosts) == 1 else 's'})"
         node = tree.add(f"{label}: {len(items)} resources")
         for res in items:
             node.add(f"{res.kind} [green]{res.name}[/]  {key_properties(res, region)}", highlight=False)

@@ -33,7 +33,7 @@ def test_offline_preview_prints_the_18_county_plan(hcops: Hcops) -> None:
     assert "OFFLINE PREVIEW" in out and "no cloud was contacted" in out
     assert f"{EXAMPLE_CITY_RESOURCES} resources to create" in out
     for county in ("zhanggong", "ruijin", "xunwu", "shicheng"):
-        assert f"site {county} (county_hospital, 1 hosts)" in out
+        assert f"site {county} (county_hospital, 1 host)" in out
     assert "VIP 10.50.0.100" in out
     assert "policy checks: no findings" in out
     assert "schema checks: no findings against pulumi-openstack's schema" in out
