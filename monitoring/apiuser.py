@@ -18,6 +18,7 @@ left, deleting the old one. `resolve_connection` prefers this token to Admin's.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -81,7 +82,8 @@ def ensure_sync_token(client: ZabbixClient, region: str, now: float | None = Non
     if valid and store.exists(SYNC_TOKEN_SECRET) and client.token_user(store.get(SYNC_TOKEN_SECRET, "token")) == userid:
         return TokenState("kept", max(int(t["expires_at"]) for t in valid))
     expires = moment + TOKEN_DAYS * 86400
-    created = client.call("token.create", {"name": f"hcops-sync-{moment}", "userid": userid,
+    # Token names are unique per user: two applies within one second must not collide.
+    created = client.call("token.create", {"name": f"hcops-sync-{moment}-{secrets.token_hex(4)}", "userid": userid,
                                            "expires_at": expires, "status": 0})
     tokenid = created["tokenids"][0]
     generated = client.call("token.generate", [tokenid])
