@@ -66,6 +66,9 @@ class Connection:
     retries: int = 4
     backoff: float = 0.5
     ca_file: str | None = None
+    # The deploy token, tried when the sync user's stored token is refused: a Zabbix rebuilt from
+    # scratch (a new lab) knows no token an earlier one issued; apply then issues a new one.
+    fallback_token: str | None = None
 
 
 def _env_float(name: str, default: float) -> float:
@@ -130,9 +133,10 @@ def resolve_connection(region: Region, url: str | None = None, token: str | None
                           source=f"{url_source}, user from HCOPS_ZABBIX_USER", **common)  # type: ignore[arg-type]
     store = SecretStore(region.name)
     if store.exists(SYNC_TOKEN_SECRET):  # the sync's own least-privilege user (monitoring.apiuser)
+        fallback = store.get(TOKEN_SECRET, "token") if store.exists(TOKEN_SECRET) else None
         return Connection(the_url, token=store.get(SYNC_TOKEN_SECRET, "token"),
                           source=f"{url_source}, the sync user's token from the region's secret store",
-                          **common)  # type: ignore[arg-type]
+                          fallback_token=fallback, **common)  # type: ignore[arg-type]
     if store.exists(TOKEN_SECRET):
         return Connection(the_url, token=store.get(TOKEN_SECRET, "token"),
                           source=f"{url_source}, token from the region's secret store", **common)  # type: ignore[arg-type]
@@ -255,17 +259,27 @@ class ZabbixClient:
         client.version = check_version(version_text, conn.url)
         if conn.token:
             # A token is not checked by using it; ask once so a bad token fails here, clearly.
-            answer = client._send("user.checkAuthentication", {"token": conn.token}, auth=False)
-            if not isinstance(answer, dict) or not answer.get("userid"):
-                raise HcopsError(f"the Zabbix API at {conn.url} refused the token ({conn.source})",
-                                 "create a new API token (Users > API tokens) and pass it with --token")
-            client.auth = conn.token
+            try:
+                client.auth = client._check_token(conn.token)
+            except HcopsError:
+                if not conn.fallback_token:
+                    raise
+                log.warning("the sync user's stored token is not valid on %s (a rebuilt Zabbix?); "
+                            "using the deploy token, and the next apply issues a new one", conn.url)
+                client.auth = client._check_token(conn.fallback_token)
         else:
             client.auth = str(client._send("user.login", {"username": conn.user, "password": conn.password},
                                            auth=False))
             client.session_login = True
         log.debug("connected to Zabbix %s at %s", version_text, conn.url)
         return client
+
+    def _check_token(self, token: str) -> str:
+        answer = self._send("user.checkAuthentication", {"token": token}, auth=False)
+        if not isinstance(answer, dict) or not answer.get("userid"):
+            raise HcopsError(f"the Zabbix API at {self.conn.url} refused the token ({self.conn.source})",
+                             "create a new API token (Users > API tokens) and pass it with --token")
+        return token
 
     def close(self) -> None:
         """End a password session (a token needs no logout); safe to call twice."""

@@ -157,3 +157,18 @@ def test_sync_runs_as_its_own_least_privilege_user_with_an_expiring_rotated_toke
     assert [t["tokenid"] for t in after] != [tokens[0]["tokenid"]] and len(after) == 1
     assert store.get("zabbix-sync-token", "token") != sync_token
     assert hcops("monitor", "plan", "--region", "lab").code == 0  # the new token works
+
+
+@pytest.mark.zabbix
+def test_a_stale_sync_token_falls_back_to_the_deploy_token_and_is_reissued(zabbix, hcops):
+    """A lab rebuilt from scratch has a new Zabbix that knows no token the old one issued, while the
+    region's secret store keeps the old sync token: apply must not lock itself out."""
+    from infra.state import SecretStore
+
+    assert hcops("monitor", "apply", "--region", "lab", "--yes").code == 0
+    store = SecretStore("lab")
+    store.set("zabbix-sync-token", "0" * 64)  # what a token from an earlier Zabbix looks like here
+    again = hcops("monitor", "apply", "--region", "lab", "--yes")
+    assert again.code == 0, again.stderr
+    assert store.get("zabbix-sync-token", "token") != "0" * 64
+    assert hcops("monitor", "plan", "--region", "lab").code == 0  # and the new one works
