@@ -69,7 +69,7 @@ def _database(region: Region) -> Row:
     except HcopsError as exc:
         return Row("database service", FAIL, exc.message)
     primary = topology.current_primary(states)
-    writable = [h for h, s in states.items() if getattr(s, "writable", False)]
+    writable = [h for h, s in states.items() if s.reachable and s.read_only is False]
     ok = primary == svc.primary and len(writable) == 1
     return Row(f"database {name}", OK if ok else FAIL,
                f"primary {primary or 'none'} (model: {svc.primary}); writable: {', '.join(writable) or 'none'}; "
