@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from inventories.dependencies import tiers
 from inventories.model import Region
-from inventories.schema import Canary, MySQL, Nginx, Oracle, Service
+from inventories.schema import MySQL, Nginx, Oracle
 from monitoring import burnrate
 from monitoring.objects import (
     HOST_TAG,
@@ -165,28 +166,6 @@ def web_scenarios(region: Region) -> list[Obj]:
                 "tags": tags(MANAGED_TAG, (REGION_TAG, region.name), ("service", name)),
             }))
     return out
-
-
-def dependencies(svc: Service) -> list[str]:
-    """The services a service needs to work, as the model states them."""
-    if isinstance(svc, Nginx):
-        return [pool.service for pool in svc.pools.values()]
-    if isinstance(svc, Canary):
-        return [svc.database]
-    return []
-
-
-def tiers(region: Region, service: str) -> list[str]:
-    """The service and everything it depends on, breadth first, each once."""
-    order: list[str] = []
-    queue = [service]
-    while queue:
-        name = queue.pop(0)
-        if name in order or name not in region.services:
-            continue
-        order.append(name)
-        queue.extend(dependencies(region.services[name]))
-    return order
 
 
 def _service(region: Region, key: str, algorithm: str, parent: str, *, sortorder: int,

@@ -19,9 +19,10 @@ from typing import Any
 
 from dr.availability import algebra, defaults
 from dr.availability.drills import DrillRuns
+from inventories.dependencies import tiers as service_tiers
 from inventories.errors import HcopsError
 from inventories.model import Region
-from inventories.schema import Canary, Link, MySQL, Nginx, Reliability
+from inventories.schema import Link, MySQL, Nginx, Reliability
 
 
 @dataclass(frozen=True)
@@ -119,28 +120,6 @@ class DesignResult:
     def as_dict(self) -> dict[str, Any]:
         return {"region": self.region, "services": [s.as_dict() for s in self.services],
                 "assumptions": self.assumptions}
-
-
-def _depends(region: Region, service: str) -> list[str]:
-    svc = region.services[service]
-    if isinstance(svc, Nginx):
-        return [pool.service for pool in svc.pools.values()]
-    if isinstance(svc, Canary):
-        return [svc.database]
-    return []
-
-
-def tiers_of(region: Region, service: str) -> list[str]:
-    """The service and everything it depends on, breadth first, each once."""
-    order: list[str] = []
-    queue = [service]
-    while queue:
-        name = queue.pop(0)
-        if name in order or name not in region.services:
-            continue
-        order.append(name)
-        queue.extend(_depends(region, name))
-    return order
 
 
 class Composer:
@@ -244,7 +223,7 @@ class Composer:
         seen: dict[frozenset[str], str] = {}
         tiers: list[Tier] = []
         client: str | None = None
-        for name in tiers_of(self.region, service):
+        for name in service_tiers(self.region, service):
             tier = self.tier(name, client, seen)
             tiers.append(tier)
             if tier.members:
