@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -266,13 +267,39 @@ def start(host: HostSpec) -> int:
     for attempt in range(20):
         try:
             return _start_once(host)
-        except _VethBusy:
+        except _VethBusy as busy:
+            if attempt >= 4:
+                # Still taken after a few seconds: no kernel cleanup is coming. The old
+                # container of this name is dead (orphans were killed above), so the link is
+                # a leftover of it, e.g. from a session killed mid-run, and ours to remove.
+                drop_stale_veth(busy.link, host)
             time.sleep(0.25 * (attempt + 1) if attempt < 4 else 1.0)
     return _start_once(host)
 
 
 class _VethBusy(Exception):
-    pass
+    def __init__(self, link: str) -> None:
+        super().__init__(link)
+        self.link = link
+
+
+_VETH_TAKEN = re.compile(r"Failed to add new veth interfaces \((?P<link>[^:()\s]+):host0\): File exists")
+
+
+def veth_taken(output: str) -> str | None:
+    """The host-side veth name nspawn found taken, from what it printed at this start."""
+    found = _VETH_TAKEN.search(output)
+    return found.group("link") if found else None
+
+
+def drop_stale_veth(link: str, host: HostSpec) -> bool:
+    """Delete a leftover veth of this host's container if it hangs off our bridge (or none)."""
+    shown = subprocess.run(["ip", "-o", "link", "show", "dev", link], capture_output=True, text=True)
+    if shown.returncode != 0:
+        return False  # already gone
+    if " master " in shown.stdout and f" master {host.bridge.name} " not in shown.stdout:
+        return False  # someone else's link on another bridge: not ours to touch
+    return subprocess.run(["ip", "link", "del", "dev", link], capture_output=True).returncode == 0
 
 
 def nspawn_args(host: HostSpec) -> list[str]:
@@ -315,6 +342,7 @@ def _start_once(host: HostSpec) -> int:
     os.chown(archives / "partial", 42, 0)  # _apt in the Debian base image downloads into partial/
     host.archives.mkdir(parents=True, exist_ok=True)
     args = nspawn_args(host)
+    start_at = host.log.stat().st_size if host.log.exists() else 0
     with open(host.log, "ab") as log:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -322,9 +350,13 @@ def _start_once(host: HostSpec) -> int:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail_text = host.log.read_text(errors="replace").strip().splitlines()[-12:]
-            if tail_text and "Failed to add new veth" in tail_text[-1] and "File exists" in tail_text[-1]:
-                raise _VethBusy()
+            with open(host.log, "rb") as log:
+                log.seek(start_at)
+                printed = log.read().decode(errors="replace")
+            link = veth_taken(printed)
+            if link is not None:
+                raise _VethBusy(link)
+            tail_text = printed.strip().splitlines()[-12:]
             raise HcopsError(f"container {host.machine} exited at start (exit {proc.returncode}):\n"
                              + "\n".join(tail_text),
                              f"see {host.log}; a name or address in use? run `hcops infra down` then `up`")

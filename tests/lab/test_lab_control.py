@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -132,3 +133,27 @@ def test_outputs_are_the_provider_contract(lab: Lab, hcops: Callable[..., CliRes
     s3_bridge = lab.layout.bridges["cloud.vpc"]
     assert data["s3"]["endpoint"] == f"http://{s3_bridge.host_address}:9000"
     assert oct(os.stat(data["ssh_private_key"]).st_mode & 0o777) == "0o600"
+
+
+def test_up_removes_a_leftover_veth_of_a_dead_container(lab: Lab) -> None:
+    """CI once found `vb-lab-db1` still present from a killed session: every lab test errored."""
+    lab.wait_not_busy()
+    spec = lab.layout.host("app2")
+    hosts.stop(spec)
+    assert lab.host_state("app2") == "stopped"
+    link = f"vb-{spec.machine}"
+    # A leftover as a killed session leaves it: the host-side veth on our bridge, peer unused.
+    subprocess.run(["ip", "link", "add", link, "type", "veth", "peer", "name", "hcx-stale0"], check=True)
+    subprocess.run(["ip", "link", "set", link, "master", spec.bridge.name], check=True)
+    done = lab.ensure_up()
+    assert "host app2 booted: running" in done
+    assert lab.run("app2", "systemctl is-system-running").stdout.strip() == "running"
+    assert subprocess.run(["ip", "link", "show", "hcx-stale0"], capture_output=True).returncode != 0
+
+
+def test_veth_taken_reads_the_link_name_from_what_nspawn_printed() -> None:
+    printed = ("Spawning container lab-db1 on /var/lib/hcops/lab/hosts/db1/root.\n"
+               "Failed to add new veth interfaces (vb-lab-db1:host0): File exists\n"
+               "Parent died too early\n")
+    assert hosts.veth_taken(printed) == "vb-lab-db1"
+    assert hosts.veth_taken("Spawning container lab-db1\nParent died too early\n") is None
