@@ -16,7 +16,6 @@ from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, std
 from dr.backup import engine, restore, verify
 from dr.backup.catalog import Catalog
 from dr.backup.keys import export_key, load_key
-from dr.backup.scratch import scratch_server
 from dr.backup.status import policy_status
 from inventories.errors import HcopsError
 
@@ -199,20 +198,8 @@ def restore_(ctx: typer.Context, backup_id: str, *, region: str | None = REGION_
     store = c.offsite if source == "offsite" else c.local
     assert store is not None
     try:
-        if e.kind == "files":
-            res = restore.restore_tree(c.key, store, c.catalog, backup_id, target, paths=path or None)
-        elif e.kind in ("full", "incremental"):
-            res = restore.restore_physical(c.key, store, c.catalog, backup_id, target)
-            if until or until_gtid:
-                with scratch_server(target, target.parent / f".{target.name}-run") as s:
-                    work = target.parent / f".{target.name}-binlogs"
-                    work.mkdir(exist_ok=True)
-                    files = restore.fetch_binlogs(c.key, store, restore.binlog_entries(c.catalog, e.policy), work)
-                    restore.replay_binlogs(files, str(e.manifest.facts.get("gtid", "")), s.client(),
-                                           stop_datetime=until, stop_gtid=until_gtid)
-                res.point = until or until_gtid or ""
-        else:
-            raise HcopsError(f"backup {backup_id} is a {e.kind} backup", "restore a full/incremental or files backup")
+        res = restore.restore_backup(c.key, store, c.catalog, e, target, until=until, until_gtid=until_gtid,
+                                     paths=path or None)
     finally:
         c.catalog.close()
     if is_json(ctx):
@@ -220,6 +207,10 @@ def restore_(ctx: typer.Context, backup_id: str, *, region: str | None = REGION_
     else:
         stdout.print(f"restored {backup_id} (chain {' -> '.join(res.chain)}) into {res.target}"
                      + (f", rolled forward to {res.point}" if res.point else ""), highlight=False)
+        if res.keyfile:
+            stdout.print(f"encrypted at rest: its key is in {res.keyfile} (root only); a server on this data "
+                         "needs plugin_load_add=file_key_management and file_key_management_filename set to it "
+                         "(backup-my.cnf in the target has both)", highlight=False)
         for b in res.bad:
             stderr.print(f"error: {b}: checksum mismatch or missing", style="bold red", markup=False)
     raise typer.Exit(Exit.OK if res.ok else Exit.ERROR)

@@ -18,6 +18,11 @@ from typing import IO
 
 from inventories.errors import HcopsError
 
+# The server's data-at-rest key file (file_key_management), stored sealed in each physical
+# backup: mariabackup copies the pages encrypted, so a restore anywhere needs this key, and the
+# backup's own copy is the one that matches its pages even after the host's key has rotated.
+KEYFILE_OBJECT = "encryption.keyfile"
+
 Shell = list[str]  # argv prefix that runs one shell script: ["sh", "-c"] or ssh args
 LOCAL: Shell = ["sh", "-c"]
 
@@ -104,8 +109,20 @@ class PhysicalSource:
         if not self._facts.get("gtid"):
             self._facts["gtid"] = gtid
 
+    def keyfile_path(self) -> str:
+        """The key file the server encrypts with, or "" when it does not encrypt at rest."""
+        out = run(self.shell, f"mariadb {self.client_opts} -N -B -e "
+                  "\"SHOW GLOBAL VARIABLES LIKE 'file_key_management_filename'\"", timeout=60)
+        return out.partition("\t")[2].strip()
+
     def objects(self) -> Iterator[tuple[str, Callable[[IO[bytes]], None]]]:
         yield "backup.mbstream", self._write
+        keyfile = self.keyfile_path()
+        self._facts["encrypted_at_rest"] = bool(keyfile)
+        if keyfile:
+            def write_key(out: IO[bytes]) -> None:
+                stream(self.shell, f"cat {shlex.quote(keyfile)}", out, f"read the encryption key file {keyfile}")
+            yield KEYFILE_OBJECT, write_key
 
 
 @dataclass

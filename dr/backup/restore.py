@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +23,8 @@ from dr.backup.catalog import Catalog, Entry
 from dr.backup.envelope import CorruptObject, UnsealingReader, open_frames
 from dr.backup.keys import RegionKey
 from dr.backup.manifest import Manifest, object_key
+from dr.backup.mariadb import KEYFILE_OBJECT
+from dr.backup.scratch import scratch_server
 from dr.backup.stores import Store
 from inventories.errors import HcopsError
 
@@ -35,6 +38,7 @@ class RestoreResult:
     bytes: int = 0
     point: str = ""  # the point in time reached (timestamp or GTID), when asked
     bad: list[str] = field(default_factory=list)
+    keyfile: str = ""  # MariaDB encrypted at rest: the backup's key, beside the data directory
 
     @property
     def ok(self) -> bool:
@@ -103,19 +107,48 @@ def restore_physical(key: RegionKey, store: Store, catalog: Catalog, backup_id: 
     if chain[0].kind != "full":
         raise HcopsError(f"backup {backup_id}'s chain does not start with a full backup", "pick another backup")
     res = RestoreResult(backup_id=backup_id, target=str(dest), chain=[e.id for e in chain])
+    manifests = [check_manifest(key, store, e) for e in chain]
     dest.mkdir(parents=True, exist_ok=True)
+    keyed = [m for m in manifests if any(o.name == KEYFILE_OBJECT for o in m.objects)]
+    if keyed:  # the newest link's key opens every page of the chain (keys are only added)
+        keyfile = dest.parent / f"{dest.name}.keyfile"
+        write_keyfile(key, store, keyed[-1], keyfile)
+        res.keyfile = str(keyfile)
     with tempfile.TemporaryDirectory(prefix="hcops-restore-", dir=dest.parent) as work:
-        for i, e in enumerate(chain):
-            m = check_manifest(key, store, e)
+        for i, (e, m) in enumerate(zip(chain, manifests, strict=True)):
             d = dest if i == 0 else Path(work) / f"inc{i}"
             d.mkdir(exist_ok=True)
             res.bytes += unseal_to(key, store, m, "backup.mbstream", ["mbstream", "-x", "-C", str(d)])
+            if res.keyfile:
+                point_keyfile(d, Path(res.keyfile))
             if i == 0:
                 _sh(["mariabackup", "--prepare", f"--target-dir={dest}"], f"mariabackup --prepare of {e.id}")
             else:
                 _sh(["mariabackup", "--prepare", f"--target-dir={dest}", f"--incremental-dir={d}"],
                     f"mariabackup --prepare of incremental {e.id}")
     return res
+
+
+def write_keyfile(key: RegionKey, store: Store, m: Manifest, path: Path) -> None:
+    """The backup's data-at-rest key, opened from its sealed object, readable by root only."""
+    dk = key.unwrap(m.wrapped_key, m.backup_id)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with store.open(object_key(m.policy, m.backup_id, KEYFILE_OBJECT)) as fh, os.fdopen(fd, "wb") as w:
+        for chunk in open_frames(fh, dk, KEYFILE_OBJECT):
+            w.write(chunk)
+    tmp.replace(path)
+
+
+def point_keyfile(datadir: Path, keyfile: Path) -> None:
+    """Point backup-my.cnf (what --prepare and a scratch server read) at the restored key file:
+    the source host's path (/etc/mysql/encryption/keyfile) does not exist where we restore."""
+    cnf = datadir / "backup-my.cnf"
+    if not cnf.is_file():
+        return
+    lines = [f"file_key_management_filename={keyfile}" if line.startswith("file_key_management_filename=")
+             else line for line in cnf.read_text().splitlines()]
+    cnf.write_text("\n".join(lines) + "\n")
 
 
 def binlog_entries(catalog: Catalog, policy: str) -> list[Entry]:
@@ -205,3 +238,23 @@ def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str,
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def restore_backup(key: RegionKey, store: Store, catalog: Catalog, e: Entry, target: Path, *,
+                   until: str | None = None, until_gtid: str | None = None,
+                   paths: list[str] | None = None) -> RestoreResult:
+    """Restore one catalogued backup: a file tree, or a MariaDB chain rolled forward to a point."""
+    if e.kind == "files":
+        return restore_tree(key, store, catalog, e.id, target, paths=paths)
+    if e.kind not in ("full", "incremental"):
+        raise HcopsError(f"backup {e.id} is a {e.kind} backup", "restore a full/incremental or files backup")
+    res = restore_physical(key, store, catalog, e.id, target)
+    if until or until_gtid:
+        with scratch_server(target, target.parent / f".{target.name}-run") as s:
+            work = target.parent / f".{target.name}-binlogs"
+            work.mkdir(exist_ok=True)
+            files = fetch_binlogs(key, store, binlog_entries(catalog, e.policy), work)
+            replay_binlogs(files, str(e.manifest.facts.get("gtid", "")), s.client(),
+                           stop_datetime=until, stop_gtid=until_gtid)
+        res.point = until or until_gtid or ""
+    return res

@@ -31,6 +31,24 @@ class Scratch:
         return proc.stdout
 
 
+def encryption_options(datadir: Path) -> list[str]:
+    """Server options to open a restored data directory encrypted at rest.
+
+    mariabackup writes the source server's key management settings into backup-my.cnf, and the
+    restore points its key file at the backup's own copy of the key (restore.restore_physical).
+    """
+    cnf = datadir / "backup-my.cnf"
+    if not cnf.is_file():
+        return []
+    found = dict(line.strip().partition("=")[::2] for line in cnf.read_text().splitlines() if "=" in line)
+    if not found.get("file_key_management_filename"):
+        return []
+    algorithm = found.get("file_key_management_encryption_algorithm") or "aes_cbc"  # the plugin's default
+    return ["--plugin-load-add=file_key_management",
+            f"--file-key-management-filename={found['file_key_management_filename']}",
+            f"--file-key-management-encryption-algorithm={algorithm}"]
+
+
 @contextlib.contextmanager
 def scratch_server(datadir: Path, run_dir: Path, timeout: float = 120) -> Iterator[Scratch]:
     if shutil.which("mariadbd") is None:
@@ -41,7 +59,7 @@ def scratch_server(datadir: Path, run_dir: Path, timeout: float = 120) -> Iterat
     log = run_dir / "scratch.err"
     argv = ["mariadbd", "--no-defaults", f"--datadir={datadir}", f"--socket={sock}", "--skip-networking",
             "--user=root", f"--log-error={log}", f"--pid-file={run_dir}/scratch.pid", "--innodb-buffer-pool-size=64M",
-            "--skip-slave-start", "--server-id=99"]
+            "--skip-slave-start", "--server-id=99", *encryption_options(datadir)]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     s = Scratch(datadir, sock, proc)
     try:

@@ -294,12 +294,12 @@ def veth_taken(output: str) -> str | None:
 
 def drop_stale_veth(link: str, host: HostSpec) -> bool:
     """Delete a leftover veth of this host's container if it hangs off our bridge (or none)."""
-    shown = subprocess.run(["ip", "-o", "link", "show", "dev", link], capture_output=True, text=True)
+    shown = subprocess.run(["ip", "-o", "link", "show", "dev", link], capture_output=True, text=True, check=False)
     if shown.returncode != 0:
         return False  # already gone
     if " master " in shown.stdout and f" master {host.bridge.name} " not in shown.stdout:
         return False  # someone else's link on another bridge: not ours to touch
-    return subprocess.run(["ip", "link", "del", "dev", link], capture_output=True).returncode == 0
+    return subprocess.run(["ip", "link", "del", "dev", link], capture_output=True, check=False).returncode == 0
 
 
 def nspawn_args(host: HostSpec) -> list[str]:

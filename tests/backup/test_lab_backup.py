@@ -26,10 +26,6 @@ def _sql(lab: Lab, host: str, q: str) -> str:
 
 
 @pytest.mark.lab
-@pytest.mark.xfail(strict=False, reason=(
-    "known integration defect (see the session note): mariabackup --prepare cannot read the redo log "
-    "since level-3 encryption at rest: the backup engine must load file_key_management with the service "
-    "key"))
 def test_lab_backup_offsite_pitr_and_verify(deployed: Deploys, lab: Lab, hcops: Callable[..., CliResult],
                                             tmp_path: Path) -> None:
     lab.wait_not_busy()
