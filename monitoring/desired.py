@@ -38,6 +38,7 @@ from monitoring.objects import (
     REGION_TAG,
     SLA_TAG,
     SLO_PROBLEM_TAG,
+    VIP_TAG,
     Obj,
     State,
     Tags,
@@ -169,26 +170,37 @@ def web_scenarios(region: Region) -> list[Obj]:
 
 
 def _service(region: Region, key: str, algorithm: str, parent: str, *, sortorder: int,
-             problem_host: str | None = None, sla_tag: str | None = None) -> Obj:
+             problem_host: str | None = None, problem_vip: str | None = None, sla_tag: str | None = None) -> Obj:
     pairs = [MANAGED_TAG, (REGION_TAG, region.name), (KEY_TAG, key)]
     if sla_tag:
         pairs.append((SLA_TAG, sla_tag))
-    problem = ((HOST_TAG, PROBLEM_TAG_EQUAL, problem_host), OUTAGE_TAG) if problem_host else ()
+    problem: tuple[tuple[str, str, str], ...] = ()
+    if problem_host:
+        problem = ((HOST_TAG, PROBLEM_TAG_EQUAL, problem_host), OUTAGE_TAG)
+    elif problem_vip:
+        problem = ((VIP_TAG, PROBLEM_TAG_EQUAL, problem_vip), OUTAGE_TAG)
     return Obj("service", key, {
         "name": key,
         "algorithm": algorithm,
         "sortorder": str(sortorder),
         "tags": tags(*pairs),
-        "problem_tags": problem,
+        "problem_tags": tuple(sorted(problem)),  # as Zabbix's are read back (monitoring/actual.py)
         "parent": parent,
     })
 
 
 def service_tree(region: Region, slo_name: str) -> list[Obj]:
-    """Platform, tiers, hosts for one SLO, parents before children."""
+    """Platform, tiers, hosts for one SLO, parents before children.
+
+    A redundant tier is down only when all its hosts are; but a public nginx tier also has a
+    check of its VIP, run from one proxy host, whose failure means the whole tier is not serving.
+    That check gets a leaf of its own right under the platform (`<tier>@vip`), where one failure
+    counts, instead of counting as that one host's problem inside the all-hosts tier.
+    """
     slo = region.slos[slo_name]
     root = f"{region.name}/{slo_name}"
     out = [_service(region, root, ALG_ANY_CHILD, "", sortorder=0, sla_tag=root)]
+    checked = {dict(web.fields["tags"])["service"] for web in web_scenarios(region)}
     for t_index, tier in enumerate(tiers(region, slo.service)):
         hosts = region.service_hosts(tier)
         tier_key = f"{root}/{tier}"
@@ -197,6 +209,9 @@ def service_tree(region: Region, slo_name: str) -> list[Obj]:
         out += [_service(region, f"{tier_key}/{host}", ALG_ANY_CHILD, tier_key, sortorder=h_index,
                          problem_host=host)
                 for h_index, host in enumerate(hosts)]
+        if tier in checked:
+            out.append(_service(region, f"{root}/{tier}@vip", ALG_ANY_CHILD, root, sortorder=t_index,
+                                problem_vip=tier))
     return out
 
 
@@ -255,11 +270,13 @@ def outage_triggers(region: Region) -> Iterable[Obj]:
                           f'last(/{host}/mysql.ping["{{$MYSQL.DSN}}","{{$MYSQL.USER}}","{{$MYSQL.PASSWORD}}"])=0',
                           outage=True)
     for web in web_scenarios(region):
+        # One failed check is an outage: the scenario itself already tried `retries` times within
+        # it, and a minute-long check that needed two in a row would miss outages under 2 min.
         host, title = web.fields["host"], web.fields["name"]
-        yield trigger(region, host, f"{title} failing",
-                      f"last(/{host}/web.test.fail[{title}])<>0 and last(/{host}/web.test.fail[{title}],#2)<>0",
-                      outage=True, comments=f"{web.fields['url']} did not answer 200 (certificate verified) "
-                                            "twice in a row")
+        yield trigger(region, host, f"{title} failing", f"last(/{host}/web.test.fail[{title}])<>0",
+                      outage=True, extra_tags=[(VIP_TAG, dict(web.fields["tags"])["service"])],
+                      comments=f"{web.fields['url']} did not answer 200 (certificate verified) "
+                               f"in {web.fields['retries']} attempts")
 
 
 def certificate_expiry(region: Region) -> Iterable[Obj]:

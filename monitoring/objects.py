@@ -22,6 +22,9 @@ REGION_TAG = "region"
 HOST_TAG = "hcops-host"
 KEY_TAG = "hcops-key"
 SLA_TAG = "hcops-sla"
+VIP_TAG = "hcops-vip"
+"""On a web check's outage trigger: the nginx service whose address (its VIP) failed. Its problem
+counts against the service as a whole, not against the one proxy host the check runs on."""
 GROUP_ROOT = "hcops"
 SLO_PROBLEM_TAG = ("hcops-slo", "outage")
 """The tag hcops puts on the triggers that mean "not serving"; SLO services count only those."""

@@ -69,9 +69,16 @@ def test_plan_apply_and_second_plan_is_empty(zabbix, hcops):
     web_triggers = zabbix.call("trigger.get", {"hostids": app1["hostid"], "output": ["description", "expression"],
                                                "expandExpression": True, "search": {"description": "hcops front"}})
     by_name = {t["description"]: t["expression"] for t in web_triggers}
-    assert by_name["hcops front https:443 failing"] == (
-        "last(/app1/web.test.fail[hcops front https:443])<>0 and "
-        "last(/app1/web.test.fail[hcops front https:443],#2)<>0")
+    assert by_name["hcops front https:443 failing"] == "last(/app1/web.test.fail[hcops front https:443])<>0"
+    # ...and a failing VIP check counts against the platform through a leaf of its own: inside the
+    # all-hosts front tier it would count only once both proxies had problems of their own
+    vip = zabbix.call("service.get", {"filter": {"name": "lab/platform/front@vip"}, "selectParents": ["name"],
+                                      "selectProblemTags": ["tag", "value"]})[0]
+    assert [p["name"] for p in vip["parents"]] == ["lab/platform"]
+    assert vip["problem_tags"] == [{"tag": "hcops-slo", "value": "outage"}, {"tag": "hcops-vip", "value": "front"}]
+    vip_tags = zabbix.call("trigger.get", {"hostids": app1["hostid"], "search": {"description": "https:443 failing"},
+                                           "selectTags": ["tag", "value"], "output": ["description"]})[0]["tags"]
+    assert {"tag": "hcops-vip", "value": "front"} in vip_tags
     https = zabbix.call("httptest.get", {"hostids": app1["hostid"], "filter": {"name": "hcops front https:443"},
                                          "output": ["verify_peer", "verify_host"]})[0]
     assert https == {"httptestid": https["httptestid"], "verify_peer": "1", "verify_host": "1"}
