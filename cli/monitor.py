@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich import box
+from rich.markup import escape
 
 from cli.common import (
     REGION_OPTION,
@@ -99,12 +100,13 @@ def _show_plan(ctx: typer.Context, plan: Plan) -> None:
     changes = table("", "kind", "object", "changes", title=f"Zabbix plan for region {plan.region}")
     marks = {"create": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]"}
     for change in plan.changes:
-        changes.add_row(marks[change.action], change.kind, change.key, _describe(change))
+        # keys and values hold Zabbix item keys (`vfs.file.contents[/var/...]`): text, not markup
+        changes.add_row(marks[change.action], change.kind, escape(change.key), escape(_describe(change)))
     stdout.print(changes)
     stdout.print(f"Plan: {counts['create']} to create, {counts['update']} to update, "
                  f"{counts['delete']} to delete, {plan.unchanged} unchanged.")
     for note in plan.notes:
-        stderr.print(f"note: {note}")
+        stderr.print(f"note: {note}", markup=False)
     if plan.mass_prune:
         stderr.print(f"[red]warning:[/] this plan deletes {plan.prunes} of the {plan.owned} objects hcops owns; "
                      "apply refuses it without --allow-prune")

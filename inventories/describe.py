@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inventories.checks import parse_source
-from inventories.model import Region
+from inventories.model import LOG_PORT, Region
 from inventories.schema import ObjectStorage
 
 
@@ -54,6 +54,7 @@ def summary(region: Region) -> dict[str, Any]:
         "automation_account": region.spec.region.automation_account,
         "admins": {n: a.model_dump() for n, a in region.spec.admins.items()},
         "log_host": region.spec.region.log_host,
+        "log_port": LOG_PORT,
         "log_retention_days": region.spec.region.log_retention_days,
         "time_source": region.spec.region.time_source,
         "totals": region.totals(),

@@ -29,6 +29,11 @@ from inventories.schema import (
     Zabbix,
 )
 
+LOG_PORT = 6514
+"""Syslog over TLS (RFC 5425): the region's log host takes auth, sudo and audit records on it."""
+NTP_PORT = 123
+"""The region's time source serves NTP (udp) to the region's networks."""
+
 # The port(s) each kind of service listens on, used for security rules and monitoring.
 DB_KINDS = frozenset({"mysql", "oracle"})
 # Purpose of the network a service prefers to listen on, when the host has one.
@@ -167,6 +172,16 @@ class Region:
 
     def host_services(self, host: str) -> list[str]:
         return [name for name, svc in self.spec.services.items() if host in service_hosts(svc)]
+
+    def baseline_listeners(self, host: str) -> list[tuple[str, int, str]]:
+        """(protocol, port, why) the level-3 baseline opens on a host's primary address: the log
+        host's TLS syslog, the time source's NTP. Acceptance checks declare them beside services."""
+        out = []
+        if self.spec.region.log_host == host:
+            out.append(("tcp", LOG_PORT, "log host (syslog over TLS)"))
+        if self.spec.region.time_source == host:
+            out.append(("udp", NTP_PORT, "time source (NTP)"))
+        return out
 
     def host_roles(self, host: str) -> list[str]:
         """Declared roles plus the service kinds the host runs, deduplicated, in order."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from inventories.dependencies import tiers
+from inventories.freshness import freshness_checks
 from inventories.model import Region
 from inventories.schema import MySQL, Nginx, Oracle
 from monitoring import burnrate
@@ -302,8 +303,21 @@ def certificate_expiry(region: Region) -> Iterable[Obj]:
                           comments="renew it: rerun deploy (it reissues certificates 30 days before expiry)")
 
 
+def backup_freshness(region: Region) -> Iterable[Obj]:
+    """Per backup policy: the backup host's agent reads the last verified time the backup engine
+    publishes there; a trigger fires when it is older than one missed run allows (or never)."""
+    for check in freshness_checks(region):
+        tag = [("hcops-backup", check.policy)]
+        yield item(region, check.host, check.item_key, f"hcops backup {check.policy}: last verified",
+                   value_type="3", units="unixtime", delay="5m", extra_tags=tag)
+        yield trigger(region, check.host, check.trigger_name, check.trigger_expression, severity="high",
+                      extra_tags=tag,
+                      comments=f"no backup of policy {check.policy} verified in {check.max_age_s // 3600} h: "
+                               f"see `hcops backup list --policy {check.policy}`, run and verify one")
+
+
 Contributor = Callable[[Region], Iterable[Obj]]
-CONTRIBUTORS: list[Contributor] = [outage_triggers, certificate_expiry, burnrate.desired]
+CONTRIBUTORS: list[Contributor] = [outage_triggers, certificate_expiry, backup_freshness, burnrate.desired]
 """Functions adding items and triggers (kinds "item" and "trigger") to the desired state.
 Append yours (e.g. backup age, SLO burn rates); keys must be unique: `<host>/<item key>` and
 `<host>/<trigger name>`."""

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dr.backup.catalog import Catalog, catalog_path
+from inventories.freshness import STATUS_DIR, freshness_checks, schedule_interval_s
 from inventories.model import Region
 
-# Where the backup host publishes each policy's last verified time for its Zabbix agent (the
-# backup_store role's `backup_store_status_dir` default says the same).
-STATUS_DIR = "/var/lib/hcops-backup"
+__all__ = ["STATUS_DIR", "PolicyStatus", "freshness_checks", "policy_status", "schedule_interval_s", "statuses_from"]
 
 
 @dataclass(frozen=True)
@@ -65,42 +64,3 @@ def policy_status(region: Region) -> list[PolicyStatus]:
         return statuses_from(cat, policies)
     finally:
         cat.close()
-
-
-@dataclass(frozen=True)
-class FreshnessCheck:
-    """What Zabbix needs to know a policy's backups are fresh (item on the backup host + trigger)."""
-
-    policy: str
-    host: str
-    item_key: str
-    max_age_s: int
-    trigger_expression: str
-    trigger_name: str
-
-
-def schedule_interval_s(cron: str) -> int:
-    """How often a five-field cron schedule fires, roughly (hourly, daily, weekly, monthly)."""
-    _minute, hour, dom, _month, dow = cron.split()
-    if dow != "*":
-        return 7 * 86400
-    if dom != "*":
-        return 31 * 86400
-    if "*" in hour:
-        return 3600 if "/" not in hour else 3600 * int(hour.split("/")[1])
-    return 86400 if "," not in hour else 86400 // (hour.count(",") + 1)
-
-
-def freshness_checks(region: Region) -> list[FreshnessCheck]:
-    """One per policy: the age of its last verified backup may reach two schedule intervals
-    (one missed run) before the trigger fires. Read by monitoring's desired state."""
-    out = []
-    for name, pol in sorted(region.backup_policies.items()):
-        host = pol.local_target.host
-        key = f"vfs.file.contents[{STATUS_DIR}/{name}.last-verified]"
-        max_age = 2 * schedule_interval_s(pol.schedule)
-        out.append(FreshnessCheck(
-            policy=name, host=host, item_key=key, max_age_s=max_age,
-            trigger_expression=f"now()-last(/{host}/{key})>{max_age}",
-            trigger_name=f"hcops backup {name}: last verified backup older than {max_age // 3600} h"))
-    return out

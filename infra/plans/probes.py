@@ -82,7 +82,9 @@ def declared_listeners(region: Region, host: str) -> tuple[set[tuple[str, int]],
         if isinstance(svc, Nginx) and svc.vip is not None:
             vips.add(str(svc.vip))
             out |= {(str(svc.vip), p) for p in region.service_ports(name)}
-    out.add((str(region.hosts[host].primary_address), ZABBIX_AGENT_PORT))
+    primary = str(region.hosts[host].primary_address)
+    out.add((primary, ZABBIX_AGENT_PORT))
+    out |= {(primary, port) for _proto, port, _why in region.baseline_listeners(host)}
     admin = set(region.spec.region.admin_ports)
     tunnels = {s.port for s in region.services.values() if isinstance(s, Collector) and host in (s.host, s.peer)}
     return out, admin, tunnels, vips

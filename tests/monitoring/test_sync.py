@@ -85,6 +85,18 @@ def test_plan_apply_and_second_plan_is_empty(zabbix, hcops):
     cert = zabbix.call("item.get", {"hostids": app1["hostid"], "search": {"key_": "hcops.cert.expires"},
                                     "output": ["key_", "master_itemid", "units"]})
     assert [c["key_"] for c in cert] == ["hcops.cert.expires[front,443]"] and cert[0]["master_itemid"] != "0"
+    # backup freshness: the backup host's agent reads what `hcops backup` publishes; a trigger
+    # fires after one missed daily run (2 days), or at once if nothing was ever verified (0)
+    backup1 = _host(zabbix, "backup1")
+    [age] = zabbix.call("item.get", {"hostids": backup1["hostid"], "output": ["key_", "type", "units"],
+                                     "search": {"key_": "hcops-backup"}})
+    assert (age["key_"], age["type"], age["units"]) == (
+        "vfs.file.contents[/var/lib/hcops-backup/appdb-nightly.last-verified]", "0", "unixtime")
+    [stale] = zabbix.call("trigger.get", {"hostids": backup1["hostid"], "output": ["expression", "priority"],
+                                          "expandExpression": True, "search": {"description": "hcops backup"}})
+    assert stale["expression"] == (
+        "now()-last(/backup1/vfs.file.contents[/var/lib/hcops-backup/appdb-nightly.last-verified])>172800")
+    assert stale["priority"] == "4"
 
     again = hcops("-o", "json", "monitor", "plan", "--region", "lab")
     assert again.code == 0, again.stdout
