@@ -94,6 +94,43 @@ def read_outputs(region: str) -> RegionOutputs:
                          f"rerun `hcops infra up --region {region}` to rewrite it") from None
 
 
+def topology_path(region: str) -> Path:
+    return region_state_dir(region) / "topology.json"
+
+
+def read_db_primaries(region: str) -> dict[str, str]:
+    """Which host is each database service's primary now, as the last failover left it.
+
+    The model names the primary a region was built with; after a failover another server is
+    the primary until someone fails back, and deploy must not turn it back into a replica (it
+    would leave no writable server, or two). Empty when no failover ever ran.
+    """
+    path = topology_path(region)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        primaries = data["db_primaries"]
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in primaries.items()):
+            raise ValueError("names must be strings")
+        return dict(primaries)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise HcopsError(f"{path} is not a valid topology record: {exc}",
+                         "run `hcops failover status` to see the servers, then fix or delete the file") from None
+
+
+def record_db_primary(region: str, service: str, host: str) -> Path:
+    """Written by failover when it promotes a server (and by nothing else)."""
+    path = topology_path(region)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    primaries = read_db_primaries(region) if path.exists() else {}
+    primaries[service] = host
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"db_primaries": primaries}, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
 SecretKind = Literal["password", "psk", "token"]
 
 

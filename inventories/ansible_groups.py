@@ -38,8 +38,23 @@ class AnsibleInventory:
             members.append(host)
 
 
-def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInventory:
+def current_primaries(region: Region, recorded: dict[str, str] | None) -> dict[str, str]:
+    """The primary of each MySQL service: the one failover recorded if it is still a server of
+    the service, else the model's."""
+    out = {}
+    for name, svc in region.services.items():
+        if isinstance(svc, MySQL):
+            got = (recorded or {}).get(name)
+            out[name] = got if got in region.service_hosts(name) else svc.primary
+    return out
+
+
+def build(region: Region, outputs: RegionOutputs | None = None,
+          primaries: dict[str, str] | None = None) -> AnsibleInventory:
+    """`primaries`: what failover recorded (infra.state.read_db_primaries); deploy configures
+    that server as the primary and the others, the model's primary included, as its replicas."""
     inv = AnsibleInventory()
+    current = current_primaries(region, primaries)
     for name, ref in region.hosts.items():
         site = ref.site
         inv.add(group_name("site", ref.site_name), name)
@@ -70,9 +85,10 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
             inv.hostvars[name]["hcops_mysql_server_id"] = region.mysql_server_ids[name]
     for svc_name, svc in region.services.items():
         if isinstance(svc, MySQL):
-            inv.add("mysql_primary", svc.primary)
-            for rep in svc.replicas:
-                inv.add("mysql_replica", rep)
+            inv.add("mysql_primary", current[svc_name])
+            for rep in region.service_hosts(svc_name):
+                if rep != current[svc_name]:
+                    inv.add("mysql_replica", rep)
             for host in region.service_hosts(svc_name):
                 inv.hostvars[host]["hcops_mysql_service"] = svc_name
         if isinstance(svc, Collector):  # the far end of a collector's tunnel runs the collector role too
@@ -88,7 +104,8 @@ def build(region: Region, outputs: RegionOutputs | None = None) -> AnsibleInvent
         kids = sorted(g for g in inv.groups if g.startswith(prefix + "_"))
         if kids:
             inv.children[prefix + "s" if prefix != "county" else "counties"] = kids
-    all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_model": summary(region)}
+    all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_model": summary(region),
+                                "hcops_db_primaries": current}
     if outputs:
         all_vars.update(_connection_vars(outputs))
     inv.group_vars["all"] = all_vars

@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS backups_policy ON backups(policy, started_at);
 
 # running: objects being written; good: every checksum confirmed at every destination the policy
 # names; failed: did not complete (kept in the catalog for the record); expired: pruned.
-STATES = ("running", "good", "partial", "failed", "expired")
+STATES = ("running", "good", "partial", "failed", "expired", "missing")
 
 
 def now_iso() -> str:

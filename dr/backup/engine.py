@@ -20,7 +20,7 @@ from dr.backup import retention
 from dr.backup.catalog import Catalog, Entry
 from dr.backup.envelope import seal
 from dr.backup.keys import RegionKey, load_key, new_data_key
-from dr.backup.manifest import Manifest
+from dr.backup.manifest import Manifest, manifest_key
 from dr.backup.pipeline import Context, Progress, RunResult, resume_pending, run_backup
 from dr.backup.s3store import S3Settings, S3Store, read_credentials
 from dr.backup.status import STATUS_DIR, statuses_from
@@ -119,6 +119,19 @@ def _last_good(entries: list[Entry], kinds: tuple[str, ...]) -> Entry | None:
     return good[-1] if good else None
 
 
+def _drop_lost(ctx: Context, entries: list[Entry]) -> list[Entry]:
+    """Mark `missing` the good backups whose manifest is gone from the local store (a rebuilt
+    backup host, a wiped disk): an incremental built on one could never be restored."""
+    kept = []
+    for e in entries:
+        if e.state in ("good", "partial") and e.kind in ("full", "incremental") \
+                and ctx.local.sha256(manifest_key(e.policy, e.id)) is None:
+            ctx.catalog.set_state(e.id, "missing", f"manifest gone from {ctx.local.where}")
+            continue
+        kept.append(e)
+    return kept
+
+
 @dataclass
 class RunOutcome:
     results: list[RunResult]
@@ -161,6 +174,7 @@ def run_policy(region: Region, policy: str, kind: str, ov: Overrides,
             if kind == "logical":
                 src = mdb.LogicalSource(shell, pol.service, host=host)
             else:
+                entries = _drop_lost(ctx, entries)
                 base = _last_good(entries, ("full", "incremental"))
                 full = _last_good(entries, ("full",))
                 fresh = full is not None and datetime.now(UTC) - full.started < FULL_EVERY

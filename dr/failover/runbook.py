@@ -20,7 +20,7 @@ from dr.failover.plan import FailoverPlan, Step
 from dr.failover.topology import observe_host, powered_on, remote, run_sql
 from infra.lab import control
 from infra.lab.layout import Layout
-from infra.state import SecretStore
+from infra.state import SecretStore, record_db_primary
 from inventories.errors import HcopsError
 from inventories.model import Region
 from inventories.schema import MySQL
@@ -211,6 +211,8 @@ def execute(region: Region, plan: FailoverPlan, svc: MySQL) -> FailoverResult:
     else:
         res.ok = True
         res.new_primary = cand
+        # deploy reads it: a later run configures cand as the primary, not the model's
+        record_db_primary(region.name, plan.service, cand)
     res.ended = iso()
     journal.append(region.name, res.as_dict())
     return res

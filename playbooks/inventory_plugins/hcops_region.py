@@ -17,7 +17,7 @@ from typing import Any
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
-from infra.state import read_outputs
+from infra.state import read_db_primaries, read_outputs
 from inventories.ansible_groups import build
 from inventories.errors import HcopsError, RegionInvalid
 from inventories.loader import load_region
@@ -66,12 +66,17 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
         except HcopsError as exc:
             raise AnsibleParserError(f"{exc.message} ({exc.hint})") from None
         outputs = None
+        primaries: dict[str, str] = {}
         if self.get_option("use_outputs"):
             try:
                 outputs = read_outputs(region.name)
             except HcopsError:
                 outputs = None  # not provisioned yet: model addresses are used
-        inv = build(region, outputs)
+            try:
+                primaries = read_db_primaries(region.name)
+            except HcopsError as exc:
+                raise AnsibleParserError(f"{exc.message} ({exc.hint})") from None
+        inv = build(region, outputs, primaries)
         for group, hosts in inv.groups.items():
             self.inventory.add_group(group)
             for host in hosts:

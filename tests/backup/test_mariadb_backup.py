@@ -101,3 +101,19 @@ def test_logical_fallback_restores(ctx: Context, mariadb: Server, tmp_path: Path
     restore.unseal_to(ctx.key, ctx.local, e.manifest, "dump.sql",
                       ["mariadb", "--no-defaults", f"--socket={mariadb.sock}", "--user=root"])
     assert mariadb.sql("SELECT id FROM emr.visits").split() == ["7"]
+
+
+def test_a_base_whose_manifest_is_gone_is_marked_missing_not_built_on(ctx: Context, mariadb: Server) -> None:
+    """A rebuilt backup host keeps no backups, the catalog still lists them: an incremental on one
+    of those would be unrestorable (the lab's first `./run lab` after a rebuild hit this)."""
+    from dr.backup import engine
+    from dr.backup.manifest import manifest_key
+
+    kept = run_backup(ctx, mdb.PhysicalSource(mdb.LOCAL, "appdb", client_opts=mariadb.opts, host="test"))
+    lost = run_backup(ctx, mdb.PhysicalSource(mdb.LOCAL, "appdb", client_opts=mariadb.opts, host="test"))
+    assert kept.ok and lost.ok
+    (ctx.local.root / manifest_key("p", lost.backup_id)).unlink()
+    left = engine._drop_lost(ctx, ctx.catalog.entries("p"))
+    assert [e.id for e in left] == [kept.backup_id]
+    assert ctx.catalog.get(lost.backup_id).state == "missing"
+    assert engine._last_good(left, ("full", "incremental")).id == kept.backup_id  # type: ignore[union-attr]
