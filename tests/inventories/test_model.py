@@ -65,6 +65,23 @@ def test_ansible_groups_are_derived(lab, city):
     assert len([g for g in build(city).groups if g.startswith("county_")]) == 18
 
 
+def test_deploy_follows_the_primary_failover_recorded(lab, tmp_path, monkeypatch):
+    from infra.state import read_db_primaries, record_db_primary, topology_path
+    from inventories.errors import HcopsError
+
+    monkeypatch.setenv("HCOPS_STATE_DIR", str(tmp_path))
+    assert read_db_primaries("lab") == {}
+    record_db_primary("lab", "appdb", "db2")  # after a failover to db2
+    inv = build(lab, None, read_db_primaries("lab"))
+    assert inv.groups["mysql_primary"] == ["db2"] and inv.groups["mysql_replica"] == ["db1"]
+    assert inv.group_vars["all"]["hcops_db_primaries"] == {"appdb": "db2"}
+    # a record naming a host that is no longer a server of the service falls back to the model
+    assert build(lab, None, {"appdb": "zbx1"}).group_vars["all"]["hcops_db_primaries"] == {"appdb": "db1"}
+    topology_path("lab").write_text("{not json")
+    with pytest.raises(HcopsError, match="not a valid topology record"):
+        read_db_primaries("lab")
+
+
 @pytest.mark.parametrize("region", ["lab", "example-city"])
 def test_ansible_inventory_cli_reads_the_model(region: str, repo: Path):
     env_bin = Path(sys.executable).parent
