@@ -23,13 +23,13 @@ from cli.common import REGION_OPTION, emit_json, examples, is_json, region_from,
 from inventories.errors import HcopsError
 from inventories.model import Region
 
-OK, FAIL, MISSING = "ok", "FAIL", "missing"
+OK, WARN, FAIL, MISSING = "ok", "warn", "FAIL", "missing"
 
 
 @dataclass
 class Row:
     what: str
-    state: str  # ok, FAIL or missing
+    state: str  # ok, warn (needs a look, not failing), FAIL or missing
     detail: str
     link: str | None = None  # a page under the output directory
 
@@ -42,7 +42,7 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return all(r.state == OK for r in self.rows)
+        return all(r.state in (OK, WARN) for r in self.rows)
 
     def as_dict(self) -> dict[str, Any]:
         return {"region": self.region, "generated": self.generated, "ok": self.ok,
@@ -128,10 +128,14 @@ def _availability(out: Path) -> list[Row]:
     for slo in data.get("slos", []):
         p = slo["probes"]
         avail = p.get("availability_pct")
-        state = FAIL if slo.get("budget_exhausted") or slo.get("paging") else OK
+        # The SLO is the budget over its whole window; a burn-rate page (right after a drill,
+        # say) warns that it is being spent fast, but has not failed it.
+        firing = [b["rule"] for b in slo.get("burn", []) if b.get("firing") and b.get("severity") == "page"]
+        state = FAIL if slo.get("budget_exhausted") else WARN if slo.get("paging") else OK
         rows.append(Row(f"availability {slo['slo']}", state,
                         f"{'n/a' if avail is None else f'{avail:.3f}%'} against {slo['target']}% per {slo['period']}; "
-                        f"budget left {p['budget_left_min']:.1f}/{slo['budget_min']:.1f} min; {slo['observed']}",
+                        f"budget left {p['budget_left_min']:.1f}/{slo['budget_min']:.1f} min; {slo['observed']}"
+                        + (f"; burn-rate page firing ({', '.join(firing)})" if firing else ""),
                         link))
     return rows
 
@@ -173,7 +177,8 @@ body {{ font: 15px/1.45 "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 
 h1 {{ font-size: 1.5em; margin-bottom: .2em; }} .sub {{ color: #5a6573; margin-top: 0; }}
 table {{ border-collapse: collapse; width: 100%; }} th, td {{ text-align: left; padding: .45em .6em;
 border-bottom: 1px solid #d9dee5; vertical-align: top; }} th {{ background: #eef1f5; }}
-.ok {{ color: #0a7d32; font-weight: bold; }} .FAIL {{ color: #b3261e; font-weight: bold; }}
+.ok {{ color: #0a7d32; font-weight: bold; }}
+.warn {{ color: #8a5a00; font-weight: bold; }} .FAIL {{ color: #b3261e; font-weight: bold; }}
 .missing {{ color: #8a5a00; font-weight: bold; }} ul {{ padding-left: 1.2em; }}
 .verdict {{ display: inline-block; padding: .2em .7em; border-radius: .3em; color: #fff; }}
 .v-ok {{ background: #0a7d32; }} .v-bad {{ background: #b3261e; }}
@@ -216,7 +221,8 @@ EPILOG = examples("hcops summary --region lab --out out", "hcops -o json summary
 def summary_cmd(ctx: typer.Context, region: str | None = REGION_OPTION,
                 out: Path = typer.Option(Path("out"), "--out", help="Directory of the main job's reports; the "
                                          "index page is written there."),
-                strict: bool = typer.Option(False, "--strict", help="Exit 1 unless every row is ok.")) -> None:
+                strict: bool = typer.Option(False, "--strict",
+                                            help="Exit 1 if a row is FAIL or missing (warn passes).")) -> None:
     """One table of where the region stands, and an index page of its reports (offline HTML)."""
     reg = region_from(ctx, region)
     out.mkdir(parents=True, exist_ok=True)
@@ -230,7 +236,7 @@ def summary_cmd(ctx: typer.Context, region: str | None = REGION_OPTION,
         t.add_column("state")
         t.add_column("detail")
         for r in result.rows:
-            style = {"ok": "green", "FAIL": "bold red", "missing": "yellow"}[r.state]
+            style = {"ok": "green", "warn": "yellow", "FAIL": "bold red", "missing": "yellow"}[r.state]
             t.add_row(r.what, f"[{style}]{r.state}[/]", r.detail)
         stdout.print(t)
     stderr.print(f"index page: {index.resolve()}")

@@ -128,7 +128,7 @@ def build_plan(region: Region, service: str, svc: MySQL, states: dict[str, DbSta
             Step("block-writes", old, "SET GLOBAL read_only=ON; kill application sessions"),
             Step("catch-up", cand, f"wait until {cand} has applied {old}'s gtid_binlog_pos"),
             Step("promote", cand, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF"),
-            Step("repoint", old, f"replicate from {cand} (GTID current_pos, verified TLS)"),
+            Step("repoint", old, f"replicate from {cand} (GTID from its own current position, verified TLS)"),
         ]
     else:
         fence = ("already powered off" if old_st.error == "host is powered off" else

@@ -158,10 +158,14 @@ def replicate_from(region: Region, svc: MySQL, host: str, primary: str, use: str
     password = SecretStore(region.name).get(f"mysql-{_service_name(region, svc)}-replication")
     addr = str(region.hosts[primary].primary_address)
     set_boot_fence(region, host, True)
-    stmt = (f"SET GLOBAL read_only=ON;\nSTOP SLAVE;\nCHANGE MASTER TO MASTER_HOST={_quote(addr)}, "
+    # A former primary's own writes are in its binlog, not in gtid_slave_pos. Rather than leave it
+    # on MASTER_USE_GTID=current_pos (which deploy would then rewrite: the role replicates with
+    # slave_pos), take its current position as the replication position, once, and use slave_pos.
+    adopt = "SET GLOBAL gtid_slave_pos=@@GLOBAL.gtid_current_pos;\n" if use == "current_pos" else ""
+    stmt = (f"SET GLOBAL read_only=ON;\nSTOP SLAVE;\n{adopt}CHANGE MASTER TO MASTER_HOST={_quote(addr)}, "
             f"MASTER_PORT={svc.port}, MASTER_USER={_quote(REPL_USER)}, MASTER_PASSWORD={_quote(password)}, "
             f"MASTER_SSL=1, MASTER_SSL_CA={_quote(TLS_CA)}, MASTER_SSL_VERIFY_SERVER_CERT=1, "
-            f"MASTER_CONNECT_RETRY=1, MASTER_USE_GTID={use};\nSTART SLAVE;\n")
+            f"MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos;\nSTART SLAVE;\n")
     sql(region, host, stmt)
     return f"replicating from {primary} ({addr})"
 

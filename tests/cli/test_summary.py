@@ -61,3 +61,21 @@ def test_newest_drill_counts_and_index_links_its_report(region, tmp_path: Path) 
     assert (out / "drills" / "20261201T110000000Z-db-primary-loss.html").exists()
     assert 'href="availability.html"' in index and "something needs a look" in index
     assert "http://" not in index and "https://" not in index  # offline: nothing fetched
+
+
+@pytest.mark.parametrize(("exhausted", "paging", "state"), [(False, True, "warn"), (True, True, "FAIL"),
+                                                          (False, False, "ok")])
+def test_a_burn_rate_page_warns_an_exhausted_budget_fails(region, tmp_path: Path, exhausted: bool, paging: bool,  # type: ignore[no-untyped-def]
+                                                          state: str) -> None:
+    """Right after a drill the fast-burn page fires while most of the month's budget is left: the
+    SLO (the budget over the window) has not failed. Only a spent budget fails the summary."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "availability.json").write_text(json.dumps({"slos": [{
+        "slo": "platform", "target": 99.95, "period": "month", "budget_min": 21.9, "observed": "1.8% observed",
+        "budget_exhausted": exhausted, "paging": paging,
+        "burn": [{"rule": "6h/30m at 6x", "severity": "page", "firing": paging}],
+        "probes": {"availability_pct": 97.03, "budget_left_min": 0.0 if exhausted else 21.5}}]}))
+    row = next(r for r in summary.build(region, out).rows if r.what == "availability platform")
+    assert row.state == state
+    assert ("burn-rate page firing (6h/30m at 6x)" in row.detail) == paging

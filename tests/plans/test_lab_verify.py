@@ -69,9 +69,6 @@ def board(runner, lab: Lab, county: str, html: Path) -> dict:  # type: ignore[no
     return next(r for r in json.loads(res.stdout)["rows"] if r["county"] == county)  # type: ignore[no-any-return]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known integration defect (see the session note): PORT-backup1 (chrony now serves udp/123, not "
-    "declared) and PORT-db1 (3306 on every address after the drills) fail"))
 def test_verify_passes_then_fails_when_broken_and_the_board_follows(lab: Lab, county: str, runner,
                                                                     tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     items = [i.id for i in checklist(lab.region, county)]
