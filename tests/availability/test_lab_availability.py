@@ -27,9 +27,6 @@ def _page_problem(client: ZabbixClient, lab: Lab) -> list[dict]:  # type: ignore
             {"tag": "severity", "value": "page", "operator": 1}]})
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known integration defect (see the session note): after the monitoring merge the Zabbix SLA did not "
-    "count the nginx outage within 120 s (SLO leaves now count only hcops outage triggers)"))
 def test_outage_fires_burn_trigger_and_shows_in_both_sources(lab: Lab, deployed: Deploys, hcops, tmp_path) -> None:  # type: ignore[no-untyped-def]
     applied = hcops("monitor", "apply", "--region", lab.region_arg, "--yes")
     assert applied.code == 0, applied.stderr

@@ -47,9 +47,6 @@ def test_deployed_host_is_running_not_degraded(deployed: Deploys, lab: Lab, host
     assert state.stdout.splitlines()[0] == "running", state.stdout
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known integration defect (see the session note): db2 reports changed=1 on a second run after the "
-    "drills and the level-3/backup merges"))
 def test_second_run_changes_nothing(rerun: DeployResult) -> None:
     assert set(rerun.recap) == LAB_HOSTS
     assert {h: r.changed for h, r in rerun.recap.items()} == {h: 0 for h in LAB_HOSTS}
@@ -110,9 +107,6 @@ def test_services_listen_only_on_declared_addresses(deployed: Deploys, lab: Lab,
 # ---------------------------------------------------------------- MariaDB
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known integration defect (see the session note): replication state after the failover drills (which "
-    "run earlier in the suite) did not settle within 20 s"))
 def test_replication_gtid_semisync_replica_read_only(deployed: Deploys, lab: Lab) -> None:
     status = dict(zip(*[r.split("\t") for r in lab.run("db2", "mariadb -Be 'SHOW SLAVE STATUS'").stdout
                         .splitlines()[:2]], strict=True))
