@@ -181,7 +181,7 @@ border-bottom: 1px solid #d9dee5; vertical-align: top; }} th {{ background: #eef
 .warn {{ color: #8a5a00; font-weight: bold; }} .FAIL {{ color: #b3261e; font-weight: bold; }}
 .missing {{ color: #8a5a00; font-weight: bold; }} ul {{ padding-left: 1.2em; }}
 .verdict {{ display: inline-block; padding: .2em .7em; border-radius: .3em; color: #fff; }}
-.v-ok {{ background: #0a7d32; }} .v-bad {{ background: #b3261e; }}
+.v-ok {{ background: #0a7d32; }} .v-warn {{ background: #8a5a00; }} .v-bad {{ background: #b3261e; }}
 </style></head><body>
 <h1>Region {region}</h1>
 <p class="sub">hcops summary, {generated} &middot; <span class="verdict {vclass}">{verdict}</span></p>
@@ -208,9 +208,12 @@ def write_index(summary: Summary, out: Path) -> Path:
             pages.append(str(p.relative_to(out)))
     links = "\n".join(f'<li><a href="{html.escape(p)}">{html.escape(p)}</a></li>' for p in dict.fromkeys(pages))
     index = out / "index.html"
+    warns = sum(r.state == WARN for r in summary.rows)
+    verdict = ("something needs a look" if not summary.ok else
+               f"nothing failed; {warns} warning(s) to read" if warns else "everything checked is ok")
     index.write_text(PAGE.format(region=html.escape(summary.region), generated=summary.generated,
-                                 vclass="v-ok" if summary.ok else "v-bad",
-                                 verdict="everything checked is ok" if summary.ok else "something needs a look",
+                                 vclass="v-bad" if not summary.ok else "v-warn" if warns else "v-ok",
+                                 verdict=verdict,
                                  rows=rows, links=links or "<li>no report written yet</li>"))
     return index
 
