@@ -115,6 +115,12 @@ def _verdict(drill: str, h: dict[str, Any], status: str, deviated: bool) -> dict
                        stall is not None and stall <= t["max_write_stall_s"]))
         promoted = [d for d in h.get("manager", []) if d.get("action") == "failover"]
         checks.append(("no promotion across the cut line", not promoted))
+    if drill == "object-store-outage":
+        ob = h.get("offsite_backup") or {}
+        checks.append(("the object store was stopped while the backup ran", bool(ob.get("stopped_during_backup"))))
+        checks.append((f"backup {ob.get('backup_id')} is good after the outage (offsite confirmed)",
+                       ob.get("state") == "good"))
+        checks.append(("its offsite copy restores (scratch server, canary rows)", bool(ob.get("verified_offsite"))))
     return {"passed": all(ok for _n, ok in checks), "checks": [{"check": n, "ok": ok} for n, ok in checks]}
 
 
@@ -170,6 +176,7 @@ def after_experiment_control(context: dict[str, Any], state: dict[str, Any],
         ctx.targets["manager_decisions"] = [d.as_dict() for d in mgr.decisions]
     h["manager"] = ctx.targets.get("manager_decisions", [])
     h["local_writer"] = ctx.targets.get("local_writer")
+    h["offsite_backup"] = ctx.targets.get("offsite_backup")
     h["maintenance"] = {"open": _state.get("maintenance_open"), "close": maint_close}
     h["verdict"] = _verdict(drill, h, str(state.get("status")), bool(state.get("deviated")))
     if _state.get("refused"):

@@ -83,15 +83,23 @@ def test_store_lists_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert runs[0].report_html == d / "report.html"
 
 
-def test_plan_is_data_and_production_needs_a_flag(tmp_path: Path) -> None:
+def test_plan_is_data_and_production_needs_a_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     region = load_region("lab")
     p = plan_drill(region, "db-switchover")
     assert next(s["phase"] for s in p.steps) == "control" and p.targets["rto_target_s"] == 15
     assert any(s["call"] == "dr.drills.actions.switchover" for s in p.steps)
     with pytest.raises(HcopsError, match="no drill named"):
         plan_drill(region, "nope")
-    with pytest.raises(HcopsError, match="cannot run yet"):
-        run_drill(region, "lab", "object-store-outage")
+    assert catalog.get("object-store-outage").ready
+    unready = tmp_path / "experiments"
+    unready.mkdir()
+    exp = catalog.get("db-switchover").experiment()
+    next(e for e in exp["extensions"] if e["name"] == "hcops")["missing"] = "a lever the lab lacks"
+    (unready / "half-built.json").write_text(json.dumps(exp))
+    with monkeypatch.context() as mp:
+        mp.setattr(catalog, "EXPERIMENTS", unready)
+        with pytest.raises(HcopsError, match="cannot run yet"):
+            run_drill(region, "lab", "half-built")
     src = Path(region.root)
     prod = tmp_path / "prodlab"
     prod.mkdir()

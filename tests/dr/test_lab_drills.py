@@ -111,6 +111,18 @@ def test_link_cut_loses_nothing_and_promotes_nothing(ready: Lab, cli: Any) -> No
     assert h["outages"], "cloud-side writes across a cut line must fail, and the report must show it"
 
 
+def test_object_store_outage_during_a_backup_loses_no_copy(ready: Lab, cli: Any) -> None:
+    h = _drill(cli, ready, "object-store-outage")
+    ob = h["offsite_backup"]
+    assert ob["stopped_during_backup"] and ob["outage_s"] >= 9, ob  # a real outage, bounded (10 s planned)
+    assert ob["state"] == "good" and ob["verified_offsite"], ob
+    assert "canary rows" in ob["verify_detail"]
+    marks = [m["what"] for m in h["marks"]]
+    assert marks.index("object store stopped") < marks.index("object store started again"), marks
+    from infra.lab import control
+    assert control.object_store_running(ready.region)
+
+
 def test_drill_report_renders_offline_in_chromium(ready: Lab) -> None:
     runs = list_runs(ready.region)
     assert {r.drill for r in runs} >= {"db-switchover", "db-primary-loss", "app-node-loss", "lb-node-loss",
