@@ -39,11 +39,12 @@ def test_list_json_has_policy_status(hcops: Run, state: Path) -> None:
     r = hcops("-o", "json", "backup", "list", "--region", "lab")
     assert r.code == 0, r.stderr
     data = json.loads(r.stdout)
-    assert data["policies"] == [{"policy": "appdb-nightly", "last_verified_at": None, "verified_where": [],
-                                 "age_s": None}]
+    assert data["policies"] == [{"policy": p, "last_verified_at": None, "verified_where": [], "age_s": None}
+                                for p in ("appdb-nightly", "pacs-nightly")]
     _seed(3)
     data = json.loads(hcops("-o", "json", "backup", "list", "--region", "lab").stdout)
     assert data["policies"][0]["verified_where"] == ["local"] and len(data["backups"]) == 3
+    assert data["policies"][1]["verified_where"] == []
     shown = hcops("-o", "json", "backup", "show", "appdb-nightly.full.02", "--region", "lab")
     assert json.loads(shown.stdout)["chain"] == ["appdb-nightly.full.02"]
 
