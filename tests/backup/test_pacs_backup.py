@@ -157,3 +157,13 @@ def test_restore_of_part_of_the_tree(lab: Region, orthanc: Server, weed: Weed, t
         cat.close()
     assert res.files == 1 and (tmp_path / "part" / rel).read_bytes() == one.read_bytes()
     assert v.ok and "2 DICOM files parse" in v.detail
+
+
+def test_pacs_load_cli_bad_input(state: Path, hcops: Callable[..., CliResult]) -> None:
+    r = hcops("backup", "pacs-load", "--region", "lab", "--service", "front")
+    assert r.code == 64 and "not a pacs service of region lab" in r.stderr and "use one of: pacs" in r.stderr
+    r = hcops("backup", "pacs-load", "--region", "lab", "--studies", "0")
+    assert r.code == 64 and "--studies" in r.stderr
+    r = hcops("backup", "pacs-load", "--region", "lab")  # never deployed: no password to log in with
+    assert r.code == 1 and "no REST password for pacs" in r.stderr and "hcops deploy --region lab" in r.stderr
+    assert "Traceback" not in r.stderr
