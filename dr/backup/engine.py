@@ -23,6 +23,7 @@ from dr.backup.envelope import seal
 from dr.backup.filetree import Index, TreeSource, index_path
 from dr.backup.keys import RegionKey, load_key, new_data_key
 from dr.backup.manifest import Manifest, manifest_key
+from dr.backup.orthanc import OrthancUnreachable
 from dr.backup.pipeline import Context, Progress, RunResult, resume_pending, run_backup
 from dr.backup.s3store import S3Settings, S3Store, read_credentials
 from dr.backup.status import STATUS_DIR, statuses_from
@@ -204,8 +205,9 @@ def run_policy(region: Region, policy: str, kind: str, ov: Overrides,
 
 def run_tree_policy(region: Region, policy: str, svc: Pacs, kind: str, ov: Overrides, *,
                     progress: Progress | None = None) -> RunOutcome:
-    """A PACS image tree: Orthanc's instance list first, then the tree scanned against the index
-    (on the PACS host over ssh, or `ov.tree_dir` here); only changed files move. `auto` takes a
+    """A PACS image tree: Orthanc's instance list first (a refused login stops the run; no answer at
+    all does not, the list is then missing), then the tree scanned against the index (on the PACS
+    host over ssh, or `ov.tree_dir` here); only changed files move. `auto` takes a
     full when the chain's full is older than FULL_EVERY, as for MariaDB, so a chain stays short."""
     if kind not in ("auto", "full", "incremental"):
         raise HcopsError(f"--kind {kind} is for MariaDB; a PACS image tree is backed up full or incremental",
@@ -220,22 +222,32 @@ def run_tree_policy(region: Region, policy: str, svc: Pacs, kind: str, ov: Overr
         outcome = RunOutcome(results=resume_pending(ctx), host=svc.host)
         entries = _drop_lost(ctx, ctx.catalog.entries(policy), ("files",))
         good = {e.id: e for e in entries if e.state in ("good", "partial") and e.kind == "files"}
-        parent = index.last_backup() if index.last_backup() in good else None
+        last = index.last_backup()
+        parent = last if last in good else None
         chain_start = parent
-        while chain_start and good[chain_start].parent:
-            chain_start = good[chain_start].parent
+        while chain_start is not None and good[chain_start].parent:
+            up = good[chain_start].parent
+            if up not in good:  # a link expired or went missing: that chain cannot be restored
+                parent = chain_start = None
+                break
+            chain_start = up
         fresh = chain_start is not None and datetime.now(UTC) - good[chain_start].started < FULL_EVERY
         if kind == "incremental" and parent is None:
             raise HcopsError(f"policy {policy} has no backup of the tree to build an incremental on",
                              f"run `hcops backup run --policy {policy} --kind full` first")
         if kind == "full" or (kind == "auto" and not fresh):
             parent = None
-        uids = client.sop_instance_uids()  # before the scan: every listed instance has its file
+        try:  # before the scan: every listed instance has its file
+            listed = client.sop_instance_uids()
+            uids: set[str] | None = listed
+            held = f"Orthanc holds {len(listed)} instances"
+        except OrthancUnreachable as exc:  # a PACS that is down is when its images most need a copy
+            uids, held = None, f"{exc.message}: the tree is backed up without Orthanc's instance list"
         root = ov.tree_dir or Path(svc.storage_dir)
         tree = TreeSource(root, index, parent, source=pol.service,
                           shell=None if ov.tree_dir else host_shell(region, svc.host))
         outcome.why = (f"tree {root} on {'this machine' if ov.tree_dir else svc.host}: {tree.scanned} files, "
-                       f"{tree.changed} to read; Orthanc holds {len(uids)} instances")
+                       f"{tree.changed} to read; {held}")
         res = run_backup(ctx, pacs.PacsSource(tree, uids, pol.service))
         if res.state in ("good", "partial"):  # stored locally: the index may move on
             if parent is None:

@@ -14,6 +14,11 @@ from typing import Any
 
 from inventories.errors import HcopsError
 
+
+class OrthancUnreachable(HcopsError):
+    """No answer at all (down, no route): a backup of the tree may still go ahead without the list."""
+
+
 USER = "hcops"
 """The account the orthanc role creates (its password: secret `orthanc-<service>`)."""
 PAGE = 1000
@@ -46,7 +51,7 @@ class Orthanc:
                              "see Orthanc's log on its host (journalctl -u orthanc)") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise HcopsError(f"cannot reach Orthanc at {self.url}: {reason}",
+            raise OrthancUnreachable(f"cannot reach Orthanc at {self.url}: {reason}",
                              "is the PACS host up and Orthanc running (systemctl status orthanc)? "
                              "does a rule let this machine reach its REST port?") from None
         return json.loads(raw) if raw else None

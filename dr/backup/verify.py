@@ -77,9 +77,8 @@ def _restore_check(key: RegionKey, store: Store, catalog: Catalog, m: Manifest, 
                 raise HcopsError(f"restored files fail their checksums: {', '.join(r.bad[:5])}",
                                  "restore from another copy")
             detail = f"{r.files} files restored, sha256 match"
-            expected = pacs.expected_uids(key, store, m)
-            if expected is not None:
-                detail += "; " + pacs.check_restored(dest, expected)
+            if pacs.is_pacs_backup(m):
+                detail += "; " + pacs.check_restored(dest, pacs.expected_uids(key, store, m))
             return detail
         if kind in ("full", "incremental"):
             restore.restore_physical(key, store, catalog, backup_id, dest)

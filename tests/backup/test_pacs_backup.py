@@ -167,3 +167,49 @@ def test_pacs_load_cli_bad_input(state: Path, hcops: Callable[..., CliResult]) -
     r = hcops("backup", "pacs-load", "--region", "lab")  # never deployed: no password to log in with
     assert r.code == 1 and "no REST password for pacs" in r.stderr and "hcops deploy --region lab" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_pacs_that_does_not_answer_is_still_backed_up(lab: Region, orthanc: Server, weed: Weed,
+                                                         tmp_path: Path) -> None:
+    """Orthanc down (nothing listening): the images are backed up without the instance list, and
+    verify still parses every restored DICOM file; a refused login, in contrast, stops the run."""
+    from infra.lab.s3 import create_buckets
+    from tests.backup.orthanc_server import free_port
+    create_buckets(weed.client(), {"offsite-backups": (True, True)}, ["offsite-backups"])
+    pacs.load_studies(orthanc.client(), StudyPlan(studies=1, series=1, instances=3))
+    orthanc.stop()
+    ov = _ov(tmp_path, orthanc, weed)
+    ov.orthanc_url = f"http://127.0.0.1:{free_port()}"
+    out = engine.run_policy(lab, POLICY, "auto", ov)
+    assert out.ok, [r.error for r in out.results]
+    assert "cannot reach Orthanc" in out.why and "without Orthanc's instance list" in out.why
+    res = out.results[-1]
+    assert res.facts["dicom_instances"] is None
+    cat = Catalog.for_region("lab")
+    try:
+        v = verify.verify(load_key("lab"), engine.DirStore(tmp_path / "store"), cat, res.backup_id)
+    finally:
+        cat.close()
+    assert v.ok and "3 DICOM files parse with pydicom; Orthanc did not answer at backup time" in v.detail
+
+
+def test_a_broken_chain_starts_a_new_full(lab: Region, orthanc: Server, weed: Weed, tmp_path: Path) -> None:
+    from infra.lab.s3 import create_buckets
+    create_buckets(weed.client(), {"offsite-backups": (True, True)}, ["offsite-backups"])
+    pacs.load_studies(orthanc.client(), StudyPlan(studies=1, series=1, instances=2))
+    ov = _ov(tmp_path, orthanc, weed)
+    full = engine.run_policy(lab, POLICY, "full", ov).results[-1]
+    inc = engine.run_policy(lab, POLICY, "auto", ov).results[-1]
+    cat = Catalog.for_region("lab")
+    try:
+        assert cat.get(inc.backup_id).parent == full.backup_id
+        cat.set_state(full.backup_id, "expired")  # the incremental's base is gone
+    finally:
+        cat.close()
+    again = engine.run_policy(lab, POLICY, "auto", ov).results[-1]
+    cat = Catalog.for_region("lab")
+    try:
+        assert again.ok and cat.get(again.backup_id).parent is None  # a new full, every file read
+    finally:
+        cat.close()
+    assert again.facts["files_changed"] == again.facts["files_scanned"]
