@@ -1,4 +1,5 @@
-"""`hcops backup`: run, list, show, prune, restore, verify and key export.
+"""`hcops backup`: run, list, show, prune, restore, verify, key export, and pacs-load (synthetic
+studies into the region's PACS, the image tree the PACS policies back up).
 
 Only parsing and rendering here; the engines are in dr/backup/. Data on stdout (table or
 JSON), progress bars on stderr.
@@ -12,15 +13,17 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from cli.common import REGION_OPTION, Exit, emit_json, is_json, region_from, stderr, stdout
-from dr.backup import engine, restore, verify
+from cli.common import REGION_OPTION, Exit, emit_json, examples, is_json, region_from, stderr, stdout, usage_error
+from dr.backup import engine, pacs, restore, verify
 from dr.backup.catalog import Catalog
+from dr.backup.dicom_synth import StudyPlan
 from dr.backup.keys import export_key, load_key
 from dr.backup.status import policy_status
 from inventories.errors import HcopsError
+from inventories.schema import Pacs
 
-app = typer.Typer(help="Backups: MariaDB (physical, incremental, binlog, logical) to the backup host and "
-                  "offsite S3; encrypted, verified, retained.", no_args_is_help=True)
+app = typer.Typer(help="Backups: MariaDB (physical, incremental, binlog, logical) and PACS image trees to the "
+                  "backup host and offsite S3; encrypted, verified, retained.", no_args_is_help=True)
 key_app = typer.Typer(help="The region's backup key (without it nothing can be restored).", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 
@@ -257,3 +260,47 @@ def key_export(ctx: typer.Context, dest: Path, *, region: str | None = REGION_OP
     else:
         stdout.print(f"exported the backup key of {reg.name} (fingerprint {key.fingerprint}) to {dest}; "
                      "keep it offline: without it no backup can be restored", highlight=False)
+
+
+@app.command("pacs-load", epilog=examples("hcops backup pacs-load --region lab",
+                                          "hcops backup pacs-load --region lab --studies 50 --seed 7"))
+def pacs_load(ctx: typer.Context, *, region: str | None = REGION_OPTION,
+              service: str | None = typer.Option(None, "--service", help="The pacs service (default: the region's "
+                                                 "only one)."),
+              studies: int = typer.Option(2, "--studies", min=1, max=100000, help="Studies to generate."),
+              series: int = typer.Option(2, "--series", min=1, max=100, help="Series per study."),
+              instances: int = typer.Option(3, "--instances", min=1, max=1000, help="Instances (images) per series."),
+              seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same studies and UIDs (a rerun stores "
+                                       "nothing new); another seed, other patients.")) -> None:
+    """Store synthetic DICOM studies (pydicom, small CT images, no real patient) in the region's PACS
+    through Orthanc's REST API, then read back that Orthanc lists every instance.
+
+    Exit 0: all stored and listed; 1: Orthanc refused, unreachable, or an instance is not listed.
+    """
+    reg = region_from(ctx, region)
+    names = [n for n, s in reg.services.items() if isinstance(s, Pacs)]
+    if service is None:
+        if len(names) != 1:
+            raise usage_error(f"region {reg.name} has {len(names) or 'no'} pacs services" +
+                              (f" ({', '.join(names)})" if names else ""),
+                              "name one with --service NAME" if names else "add a `kind: pacs` service to the model",
+                              ctx)
+        service = names[0]
+    elif service not in names:
+        raise usage_error(f"--service {service}: not a pacs service of region {reg.name}",
+                          f"use one of: {', '.join(names)}" if names else "add a `kind: pacs` service to the model",
+                          ctx)
+    plan = StudyPlan(studies=studies, series=series, instances=instances, seed=seed)
+    client = pacs.client_for(reg, service)
+    res = pacs.load_studies(client, plan)
+    if is_json(ctx):
+        emit_json({"service": service, "url": client.url, "stored": res.stored, "studies": len(res.studies),
+                   "listed": len(res.uids) - len(res.missing), "missing": res.missing, "ok": res.ok})
+    else:
+        stdout.print(f"stored {res.stored} instances ({len(res.studies)} studies x {series} series x {instances}) "
+                     f"in {service} at {client.url}; Orthanc lists {len(res.uids) - len(res.missing)} of them back",
+                     highlight=False)
+        if res.missing:
+            stderr.print(f"error: {len(res.missing)} stored instances are not listed by Orthanc "
+                         f"(e.g. {res.missing[0]})", style="bold red", markup=False)
+    raise typer.Exit(Exit.OK if res.ok else Exit.ERROR)

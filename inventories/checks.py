@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network, ip_network
 
-from inventories.model import DB_KINDS, PREFERRED_PURPOSE, Region, contains
-from inventories.schema import Canary, Collector, MySQL, Nginx, ObjectStorage, Oracle, Zabbix
+from inventories.model import PATIENT_DATA_KINDS, PREFERRED_PURPOSE, Region, contains
+from inventories.schema import Canary, Collector, MySQL, Nginx, ObjectStorage, Oracle, Pacs, Zabbix
 from inventories.source import PathKey
 
 Finding = tuple[PathKey, str, str]
@@ -133,8 +133,9 @@ def _services(region: Region) -> Iterator[Finding]:
             yield from _host_ref(region, base + ("host",), svc.host)
             yield from _host_ref(region, base + ("peer",), svc.peer)
             yield from _collector(region, name, svc)
-        elif isinstance(svc, Zabbix):
-            yield from _host_ref(region, base + ("server",), svc.server)
+        elif isinstance(svc, (Zabbix, Pacs)):  # one host each, named `server` or `host`
+            yield from _host_ref(region, base + ("server" if isinstance(svc, Zabbix) else "host",),
+                                 svc.server if isinstance(svc, Zabbix) else svc.host)
         elif isinstance(svc, ObjectStorage):
             if svc.site not in region.sites:
                 yield (base + ("site",), f"unknown site {svc.site!r}", f"use one of: {', '.join(region.sites)}")
@@ -264,9 +265,9 @@ def _rules(region: Region) -> Iterator[Finding]:
                        f"use its ports {declared}, or omit `ports` to allow all of them")
         ports = set(rule.ports or declared)
         open_to_all = nets is not None and any(n.prefixlen == 0 for n in nets)
-        if open_to_all and (svc.kind in DB_KINDS or ports & set(region.spec.region.admin_ports)):
+        if open_to_all and (svc.kind in PATIENT_DATA_KINDS or ports & set(region.spec.region.admin_ports)):
             yield (base + ("from",), f"{svc.kind} port(s) {sorted(ports)} open to 0.0.0.0/0: "
-                   "level-3 protection forbids database and admin ports open to the internet",
+                   "level-3 protection forbids database, image store and admin ports open to the internet",
                    "allow only the networks that need it, e.g. `from: cloud.app`")
 
 
@@ -334,6 +335,10 @@ def _backups(region: Region) -> Iterator[Finding]:
             yield (base + ("schedule",), f"{pol.schedule!r} is not a five-field cron expression",
                    "write minute hour day month weekday, e.g. \"30 1 * * *\"")
         yield from _host_ref(region, base + ("local_target", "host"), pol.local_target.host)
+        svc = region.services.get(pol.service)
+        if isinstance(svc, Pacs) and pol.local_target.host == svc.host:
+            yield (base + ("local_target", "host"), f"the images of {pol.service} would be backed up onto "
+                   f"their own host {svc.host}", "store the backup on the backup host (another machine)")
         if pol.offsite_target and region.bucket_service(pol.offsite_target.bucket) is None:
             yield (base + ("offsite_target", "bucket"), f"unknown bucket {pol.offsite_target.bucket!r}",
                    "name a bucket declared under an object_storage service")

@@ -23,6 +23,7 @@ from inventories.schema import (
     Nginx,
     ObjectStorage,
     Oracle,
+    Pacs,
     RegionSpec,
     Service,
     Site,
@@ -36,10 +37,12 @@ NTP_PORT = 123
 
 # The port(s) each kind of service listens on, used for security rules and monitoring.
 DB_KINDS = frozenset({"mysql", "oracle"})
+# Kinds that hold patient data: their ports are never open to 0.0.0.0/0 (level-3).
+PATIENT_DATA_KINDS = DB_KINDS | {"pacs"}
 # Purpose of the network a service prefers to listen on, when the host has one.
 PREFERRED_PURPOSE = {
     "mysql": "db", "oracle": "db", "nginx": "dmz", "canary": "app", "zabbix": "mgmt",
-    "collector": "dmz", "object_storage": "storage",
+    "collector": "dmz", "object_storage": "storage", "pacs": "storage",
 }
 
 
@@ -73,7 +76,7 @@ def service_hosts(svc: Service) -> list[str]:
         return list(svc.hosts)
     if isinstance(svc, Zabbix):
         return [svc.server]
-    if isinstance(svc, Collector):
+    if isinstance(svc, (Collector, Pacs)):
         return [svc.host]
     if isinstance(svc, ObjectStorage):
         return [svc.host] if svc.host else []
@@ -85,6 +88,8 @@ def service_ports(svc: Service) -> list[int]:
         return sorted({lst.port for lst in svc.listeners})
     if isinstance(svc, Zabbix):
         return [svc.port, svc.frontend_port]
+    if isinstance(svc, Pacs):
+        return [svc.port, svc.dicom_port]
     return [svc.port]
 
 

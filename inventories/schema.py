@@ -16,12 +16,12 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 SiteKind = Literal["provincial_dc", "city_dc", "public_cloud", "county_hospital", "township_clinic"]
 Purpose = Literal["app", "db", "mgmt", "dmz", "storage"]
 Provider = Literal["lab", "openstack"]
-ServiceKind = Literal["mysql", "oracle", "nginx", "canary", "zabbix", "collector", "object_storage"]
+ServiceKind = Literal["mysql", "oracle", "nginx", "canary", "zabbix", "collector", "object_storage", "pacs"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Role = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
-_BACKUP_REQUIRED: tuple[ServiceKind, ...] = ("mysql", "oracle")
+_BACKUP_REQUIRED: tuple[ServiceKind, ...] = ("mysql", "oracle", "pacs")
 
 
 class _Strict(BaseModel):
@@ -278,8 +278,30 @@ class ObjectStorage(_Service):
     buckets: Annotated[dict[Name, Bucket], Field(min_length=1)]
 
 
+class Pacs(_Service):
+    """A PACS image store (Orthanc): DICOM in over the DICOM port, REST (viewers, loaders) over
+    `port`; the image files under `storage_dir` are what a file-tree backup policy protects."""
+
+    kind: Literal["pacs"]
+    host: Name
+    port: Port = Field(default=8042, description="REST API (HTTP, basic auth)")
+    dicom_port: Port = Field(default=4242, description="DICOM C-STORE / C-FIND / C-MOVE")
+    ae_title: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,15}$")] = Field(
+        default="HCOPS_PACS", description="the DICOM application entity title: 1-16 of A-Z, 0-9, _ and -")
+    storage_dir: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$")] = Field(
+        default="/var/lib/orthanc/db", description="where Orthanc keeps its index and image files (backed up)")
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Pacs:
+        if self.port == self.dicom_port:
+            raise ValueError(f"port and dicom_port are both {self.port}: REST and DICOM need a port each")
+        if ".." in self.storage_dir.split("/"):
+            raise ValueError("storage_dir must not contain `..`")
+        return self
+
+
 Service = Annotated[
-    MySQL | Oracle | Nginx | Canary | Zabbix | Collector | ObjectStorage,
+    MySQL | Oracle | Nginx | Canary | Zabbix | Collector | ObjectStorage | Pacs,
     Field(discriminator="kind"),
 ]
 

@@ -1,8 +1,9 @@
 """From the region model to a backup run: which host, which stores, which kind of backup.
 
 `hcops backup ...` calls these; they return result objects and never print or exit. A policy
-names a service (MariaDB today), its local target (a directory on the backup host) and its
-offsite target (a model bucket, found in the region's outputs).
+names a service (MariaDB, or a PACS whose image tree the file-tree engine backs up), its local
+target (a directory on the backup host) and its offsite target (a model bucket, found in the
+region's outputs).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dr.backup import mariadb as mdb
-from dr.backup import retention
+from dr.backup import pacs, retention
 from dr.backup.catalog import Catalog, Entry
 from dr.backup.envelope import seal
+from dr.backup.filetree import Index, TreeSource, index_path
 from dr.backup.keys import RegionKey, load_key, new_data_key
 from dr.backup.manifest import Manifest, manifest_key
+from dr.backup.orthanc import OrthancUnreachable
 from dr.backup.pipeline import Context, Progress, RunResult, resume_pending, run_backup
 from dr.backup.s3store import S3Settings, S3Store, read_credentials
 from dr.backup.status import STATUS_DIR, statuses_from
@@ -30,7 +33,7 @@ from infra.lab.layout import Layout
 from infra.state import read_outputs
 from inventories.errors import HcopsError
 from inventories.model import Region
-from inventories.schema import BackupPolicy, MySQL
+from inventories.schema import BackupPolicy, MySQL, Pacs
 
 _AS_ROOT = ("import os, shlex, sys; a = sys.argv[1:]; "
             "os.execvp(a[0], a[:-1] + ['sudo -n -H -- /bin/bash -c ' + shlex.quote(a[-1])])")
@@ -49,6 +52,9 @@ class Overrides:
     s3_credentials: Path | None = None
     bandwidth_mbit: float | None = None
     parallel: int = 4
+    tree_dir: Path | None = None  # a PACS image tree on this machine (tests, the PACS host itself)
+    orthanc_url: str | None = None  # the PACS REST API elsewhere than the model's address
+    orthanc_password: str | None = None  # instead of the secret store's
 
 
 def policy_of(region: Region, name: str) -> BackupPolicy:
@@ -119,12 +125,12 @@ def _last_good(entries: list[Entry], kinds: tuple[str, ...]) -> Entry | None:
     return good[-1] if good else None
 
 
-def _drop_lost(ctx: Context, entries: list[Entry]) -> list[Entry]:
+def _drop_lost(ctx: Context, entries: list[Entry], kinds: tuple[str, ...] = ("full", "incremental")) -> list[Entry]:
     """Mark `missing` the good backups whose manifest is gone from the local store (a rebuilt
     backup host, a wiped disk): an incremental built on one could never be restored."""
     kept = []
     for e in entries:
-        if e.state in ("good", "partial") and e.kind in ("full", "incremental") \
+        if e.state in ("good", "partial") and e.kind in kinds \
                 and ctx.local.sha256(manifest_key(e.policy, e.id)) is None:
             ctx.catalog.set_state(e.id, "missing", f"manifest gone from {ctx.local.where}")
             continue
@@ -149,9 +155,11 @@ def run_policy(region: Region, policy: str, kind: str, ov: Overrides,
         raise HcopsError(f"unknown backup kind {kind!r}", f"choose one of: {', '.join(KINDS)}")
     pol = policy_of(region, policy)
     svc = region.services.get(pol.service)
+    if isinstance(svc, Pacs):
+        return run_tree_policy(region, policy, svc, kind, ov, progress=progress)
     if not isinstance(svc, MySQL):
-        raise HcopsError(f"policy {policy} backs up {pol.service}, which is not a MariaDB service",
-                         "file-tree and Oracle policies are run by their own engines (see dr/backup/README.md)")
+        raise HcopsError(f"policy {policy} backs up {pol.service}, which is neither a MariaDB nor a PACS service",
+                         "Oracle policies are run by RMAN on the database host (see dr/backup/README.md)")
     ctx = context(region, policy, ov, create_key=True, progress=progress)
     try:
         if ctx.offsite:
@@ -192,6 +200,65 @@ def run_policy(region: Region, policy: str, kind: str, ov: Overrides,
         publish_status(region, policy, ctx.catalog, ov)
         return outcome
     finally:
+        ctx.catalog.close()
+
+
+def run_tree_policy(region: Region, policy: str, svc: Pacs, kind: str, ov: Overrides, *,
+                    progress: Progress | None = None) -> RunOutcome:
+    """A PACS image tree: Orthanc's instance list first (a refused login stops the run; no answer at
+    all does not, the list is then missing), then the tree scanned against the index (on the PACS
+    host over ssh, or `ov.tree_dir` here); only changed files move. `auto` takes a
+    full when the chain's full is older than FULL_EVERY, as for MariaDB, so a chain stays short."""
+    if kind not in ("auto", "full", "incremental"):
+        raise HcopsError(f"--kind {kind} is for MariaDB; a PACS image tree is backed up full or incremental",
+                         "use --kind auto, full or incremental")
+    pol = policy_of(region, policy)
+    client = pacs.client_for(region, pol.service, url=ov.orthanc_url, password=ov.orthanc_password)
+    ctx = context(region, policy, ov, create_key=True, progress=progress)
+    index = Index(index_path(region.name, policy))
+    try:
+        if ctx.offsite:
+            ctx.offsite.check_bucket()
+        outcome = RunOutcome(results=resume_pending(ctx), host=svc.host)
+        entries = _drop_lost(ctx, ctx.catalog.entries(policy), ("files",))
+        good = {e.id: e for e in entries if e.state in ("good", "partial") and e.kind == "files"}
+        last = index.last_backup()
+        parent = last if last in good else None
+        chain_start = parent
+        while chain_start is not None and good[chain_start].parent:
+            up = good[chain_start].parent
+            if up not in good:  # a link expired or went missing: that chain cannot be restored
+                parent = chain_start = None
+                break
+            chain_start = up
+        fresh = chain_start is not None and datetime.now(UTC) - good[chain_start].started < FULL_EVERY
+        if kind == "incremental" and parent is None:
+            raise HcopsError(f"policy {policy} has no backup of the tree to build an incremental on",
+                             f"run `hcops backup run --policy {policy} --kind full` first")
+        if kind == "full" or (kind == "auto" and not fresh):
+            parent = None
+        try:  # before the scan: every listed instance has its file
+            listed = client.sop_instance_uids()
+            uids: set[str] | None = listed
+            held = f"Orthanc holds {len(listed)} instances"
+        except OrthancUnreachable as exc:  # a PACS that is down is when its images most need a copy
+            uids, held = None, f"{exc.message}: the tree is backed up without Orthanc's instance list"
+        root = ov.tree_dir or Path(svc.storage_dir)
+        tree = TreeSource(root, index, parent, source=pol.service,
+                          shell=None if ov.tree_dir else host_shell(region, svc.host))
+        outcome.why = (f"tree {root} on {'this machine' if ov.tree_dir else svc.host}: {tree.scanned} files, "
+                       f"{tree.changed} to read; {held}")
+        res = run_backup(ctx, pacs.PacsSource(tree, uids, pol.service))
+        if res.state in ("good", "partial"):  # stored locally: the index may move on
+            if parent is None:
+                index.reset()
+            index.apply(tree.upserts, tree.deletes, res.backup_id)
+        outcome.results.append(res)
+        _copy_catalog(ctx)
+        publish_status(region, policy, ctx.catalog, ov)
+        return outcome
+    finally:
+        index.close()
         ctx.catalog.close()
 
 

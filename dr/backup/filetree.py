@@ -6,16 +6,24 @@ file content. Each backup stores its changes (files added or changed, files dele
 parent; a snapshot is its chain replayed from the full. Deleted files are therefore not lost:
 they stay in the older backups of the chain for as long as retention keeps them. The index is
 updated only after the backup is safely stored, so a failed run changes nothing.
+
+The tree may be on this machine or on a region host (`shell`, ssh to the PACS host): there a
+small scan prints (size, mtime, path) and GNU tar streams only the changed files, which are
+re-packed here with their sha256 taken on the way; the index stays on the controller.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import shlex
 import sqlite3
+import subprocess
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +33,30 @@ from infra.state import region_state_dir
 from inventories.errors import HcopsError
 
 Meta = tuple[int, int, str]  # size, mtime_ns, sha256
+Shell = list[str]  # argv prefix running one shell script on the tree's host (dr.backup.mariadb.Shell)
+
+# Run by python3 on the tree's host: "size mtime_ns relpath\0" per regular file; exit 3 when the
+# root is no directory. The same walk as `scan`, so local and remote trees index alike.
+_REMOTE_SCAN = r"""
+import os, sys
+root = sys.argv[1]
+if not os.path.isdir(root):
+    sys.exit(3)
+out, stack = sys.stdout.buffer, [root]
+while stack:
+    d = stack.pop()
+    try:
+        it = os.scandir(d)
+    except FileNotFoundError:
+        continue
+    with it:
+        for e in it:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            elif e.is_file(follow_symlinks=False):
+                st = e.stat(follow_symlinks=False)
+                out.write(b"%d %d " % (st.st_size, st.st_mtime_ns) + os.fsencode(os.path.relpath(e.path, root)) + b"\0")
+"""
 
 
 def index_path(region: str, policy: str) -> Path:
@@ -47,6 +79,22 @@ def scan(root: Path) -> Iterator[tuple[str, int, int]]:
                 elif e.is_file(follow_symlinks=False):
                     st = e.stat(follow_symlinks=False)
                     yield os.path.relpath(e.path, root), st.st_size, st.st_mtime_ns
+
+
+def remote_scan(shell: Shell, root: Path) -> Iterator[tuple[str, int, int]]:
+    """`scan` of a tree on a region host (one ssh round trip, the listing streamed back)."""
+    script = f"python3 -c {shlex.quote(_REMOTE_SCAN)} {shlex.quote(str(root))}"
+    proc = subprocess.run([*shell, script], capture_output=True, timeout=3600, check=False)
+    if proc.returncode == 3:
+        raise HcopsError(f"file tree {root} does not exist or is not a directory on its host",
+                         "check the PACS storage directory (services.<pacs>.storage_dir) and that Orthanc ran")
+    if proc.returncode != 0:
+        raise HcopsError(f"listing {root} on its host failed (exit {proc.returncode}): "
+                         f"{proc.stderr.decode(errors='replace').strip()[-400:]}", "check ssh to the PACS host")
+    for rec in proc.stdout.split(b"\0"):
+        if rec:
+            size, mtime, rel = rec.split(b" ", 2)
+            yield os.fsdecode(rel), int(size), int(mtime)
 
 
 def sha256_path(path: Path) -> str:
@@ -94,19 +142,21 @@ class TreeSource:
     parent: str | None
     source: str = ""
     kind: str = "files"
+    shell: Shell | None = None  # the tree is on a region host (ssh); None: on this machine
     upserts: dict[str, Meta] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
     scanned: int = 0
     _facts: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.root.is_dir():
+        if self.shell is None and not self.root.is_dir():
             raise HcopsError(f"file tree {self.root} does not exist or is not a directory",
                              "check the policy's path (or the PACS storage directory on its host)")
         known = self.index.load() if self.parent else {}
         seen: set[str] = set()
         changed: list[tuple[str, int, int]] = []
-        for rel, size, mtime in scan(self.root):
+        listing = scan(self.root) if self.shell is None else remote_scan(self.shell, self.root)
+        for rel, size, mtime in listing:
             seen.add(rel)
             if known.get(rel) != (size, mtime):
                 changed.append((rel, size, mtime))
@@ -118,7 +168,15 @@ class TreeSource:
     def facts(self) -> dict[str, object]:
         return self._facts
 
+    @property
+    def changed(self) -> int:
+        """Files new or changed since the parent (by size and mtime): the ones a run reads."""
+        return len(self._changed)
+
     def _tar(self, out: IO[bytes]) -> None:
+        if self.shell is not None:
+            self._remote_tar(self.shell, out)
+            return
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for rel, _size, _mtime in self._changed:
                 path = self.root / rel
@@ -132,6 +190,51 @@ class TreeSource:
                 except FileNotFoundError:
                     continue  # deleted during the run: the next run records the deletion
                 self.upserts[rel] = (st.st_size, st.st_mtime_ns, h.hexdigest())
+
+    def _remote_tar(self, shell: Shell, out: IO[bytes]) -> None:
+        """GNU tar on the host sends the changed files (names on its stdin); re-packed here, each
+        hashed on the way. A file gone since the scan is skipped (--ignore-failed-read)."""
+        mtimes = {rel: mtime for rel, _size, mtime in self._changed}
+        script = (f"tar -C {shlex.quote(str(self.root))} --null --no-recursion --ignore-failed-read "
+                  "--format=pax -T - -cf -")
+        with subprocess.Popen([*shell, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as proc:
+            assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+            err: list[bytes] = []
+            names = b"".join(os.fsencode(rel) + b"\0" for rel in mtimes)
+            stdin = proc.stdin
+
+            def feed() -> None:
+                with contextlib.suppress(BrokenPipeError):
+                    stdin.write(names)
+                stdin.close()
+
+            feeder = threading.Thread(target=feed)
+            reader = threading.Thread(target=lambda: err.append(proc.stderr.read()))  # type: ignore[union-attr]
+            feeder.start()
+            reader.start()
+            try:
+                with tarfile.open(fileobj=proc.stdout, mode="r|") as src, \
+                        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as dst:
+                    for member in src:
+                        fh = src.extractfile(member) if member.isfile() else None
+                        if fh is None or member.name not in mtimes:
+                            continue
+                        h = hashlib.sha256()
+                        info = tarfile.TarInfo(member.name)
+                        info.size, info.mtime, info.mode = member.size, int(member.mtime), member.mode & 0o7777
+                        dst.addfile(info, _Hashing(fh, h))
+                        self.upserts[member.name] = (member.size, mtimes[member.name], h.hexdigest())
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                feeder.join()
+                reader.join()
+            rc = proc.wait()
+        if rc != 0:
+            raise HcopsError(f"tar of {self.root} on its host failed (exit {rc}): "
+                             f"{b''.join(err).decode(errors='replace').strip()[-400:]}", "check the PACS host")
 
     def _changes(self, out: IO[bytes]) -> None:
         doc = {"root": str(self.root), "upsert": {p: list(v) for p, v in sorted(self.upserts.items())},

@@ -3,7 +3,8 @@
 Every object's sha256 is recomputed from the store's bytes and compared with the signed
 manifest; every frame is opened with the key (authentication catches tampering the checksum
 alone would not explain); then the backup is restored into scratch space and checked: a file
-tree's files against their hashes, a MariaDB backup by starting a scratch server on it and
+tree's files against their hashes (a PACS tree's also parsed as DICOM, holding every
+instance Orthanc listed at backup time), a MariaDB backup by starting a scratch server on it and
 counting the canary's rows. The result is recorded in the catalog; a failure names the object.
 """
 
@@ -13,11 +14,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dr.backup import restore
+from dr.backup import pacs, restore
 from dr.backup.catalog import Catalog
 from dr.backup.envelope import CorruptObject, open_frames
 from dr.backup.keys import RegionKey
-from dr.backup.manifest import object_key
+from dr.backup.manifest import Manifest, object_key
 from dr.backup.scratch import scratch_server
 from dr.backup.stores import Store
 from inventories.errors import HcopsError
@@ -57,8 +58,7 @@ def verify(key: RegionKey, store: Store, catalog: Catalog, backup_id: str, *, re
             except CorruptObject as exc:
                 res.problems.append(exc.message)
         if not res.problems and restore_check:
-            res.detail = _restore_check(key, store, catalog, e.id, e.kind, scratch_dir=scratch_dir,
-                                         canary_sql=canary_sql)
+            res.detail = _restore_check(key, store, catalog, m, scratch_dir=scratch_dir, canary_sql=canary_sql)
     except HcopsError as exc:
         res.problems.append(exc.message)
     res.ok = not res.problems
@@ -66,8 +66,9 @@ def verify(key: RegionKey, store: Store, catalog: Catalog, backup_id: str, *, re
     return res
 
 
-def _restore_check(key: RegionKey, store: Store, catalog: Catalog, backup_id: str, kind: str, *,
+def _restore_check(key: RegionKey, store: Store, catalog: Catalog, m: Manifest, *,
                    scratch_dir: Path | None, canary_sql: str | None) -> str:
+    backup_id, kind = m.backup_id, m.kind
     with tempfile.TemporaryDirectory(prefix="hcops-verify-", dir=scratch_dir) as tmp:
         dest = Path(tmp) / "restore"
         if kind == "files":
@@ -75,7 +76,10 @@ def _restore_check(key: RegionKey, store: Store, catalog: Catalog, backup_id: st
             if r.bad:
                 raise HcopsError(f"restored files fail their checksums: {', '.join(r.bad[:5])}",
                                  "restore from another copy")
-            return f"{r.files} files restored, sha256 match"
+            detail = f"{r.files} files restored, sha256 match"
+            if pacs.is_pacs_backup(m):
+                detail += "; " + pacs.check_restored(dest, pacs.expected_uids(key, store, m))
+            return detail
         if kind in ("full", "incremental"):
             restore.restore_physical(key, store, catalog, backup_id, dest)
             with scratch_server(dest, Path(tmp) / "run") as s:

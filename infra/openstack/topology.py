@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 from typing import Literal
 
 from inventories.checks import parse_source
-from inventories.model import DB_KINDS, Region
+from inventories.model import PATIENT_DATA_KINDS, Region
 from inventories.schema import Collector, Nginx, ObjectStorage, Retention, Site
 
 Side = Literal["private", "public"]
@@ -152,10 +152,10 @@ def admin_networks(region: Region) -> list[IPv4Network]:
 
 
 def sensitive_ports(region: Region) -> frozenset[int]:
-    """Ports that must never be open to 0.0.0.0/0: the model's DB and admin ports, and the usual ones."""
+    """Ports that must never be open to 0.0.0.0/0: the model's DB, PACS and admin ports, and the usual ones."""
     ports = set(WELL_KNOWN_SENSITIVE) | set(region.spec.region.admin_ports)
     for name, svc in region.services.items():
-        if svc.kind in DB_KINDS:
+        if svc.kind in PATIENT_DATA_KINDS:
             ports.update(region.service_ports(name))
     return frozenset(ports)
 

@@ -18,7 +18,7 @@ from typing import Any
 from infra.openstack.topology import ZABBIX_AGENT_PORT
 from infra.plans.checklist import CheckItem
 from inventories.model import Region
-from inventories.schema import Collector, Nginx
+from inventories.schema import Collector, Nginx, Pacs
 from monitoring.client import ZabbixClient, resolve_connection
 
 Evidence = dict[str, Any]
@@ -70,13 +70,19 @@ def hardware(ctx: Context, item: CheckItem, host: Any) -> Outcome:
 
 
 def declared_listeners(region: Region, host: str) -> tuple[set[tuple[str, int]], set[int], set[int], set[str]]:
-    """(address, tcp/udp port) a host may listen on; ports allowed on every address (admin over
-    tcp, tunnels over udp); and the VIPs (present only on their current holder)."""
+    """(address, tcp/udp port) a host may listen on; ports allowed on every address (admin and
+    PACS over tcp, tunnels over udp); and the VIPs (present only on their current holder)."""
     out: set[tuple[str, int]] = set()
     vips: set[str] = set()
+    anywhere: set[int] = set()
     for name in region.host_services(host):
         svc = region.spec.services[name]
         addr = str(region.service_address(name, host))
+        if isinstance(svc, Pacs):
+            # Orthanc 1.10 (Debian 12) has no bind-address option: REST and DICOM listen on every
+            # address; the orthanc role's firewall accepts them on the service address only.
+            anywhere |= set(region.service_ports(name))
+            continue
         for port in region.service_ports(name):
             out.add((addr, port))
         if isinstance(svc, Nginx) and svc.vip is not None:
@@ -85,7 +91,7 @@ def declared_listeners(region: Region, host: str) -> tuple[set[tuple[str, int]],
     primary = str(region.hosts[host].primary_address)
     out.add((primary, ZABBIX_AGENT_PORT))
     out |= {(primary, port) for _proto, port, _why in region.baseline_listeners(host)}
-    admin = set(region.spec.region.admin_ports)
+    admin = set(region.spec.region.admin_ports) | anywhere
     tunnels = {s.port for s in region.services.values() if isinstance(s, Collector) and host in (s.host, s.peer)}
     return out, admin, tunnels, vips
 

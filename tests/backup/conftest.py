@@ -114,3 +114,18 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture()
+def orthanc() -> Iterator[object]:
+    """A real Orthanc (Debian package) on a free loopback port, storage in a fresh directory."""
+    import shutil
+    import tempfile
+
+    from tests.backup.orthanc_server import Server
+    base = Path(tempfile.mkdtemp(prefix="hcops-test-orthanc-", dir="/var/tmp"))
+    srv = Server(base)
+    srv.start()
+    yield srv
+    srv.stop()
+    shutil.rmtree(base, ignore_errors=True)

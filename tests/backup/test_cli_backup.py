@@ -39,11 +39,12 @@ def test_list_json_has_policy_status(hcops: Run, state: Path) -> None:
     r = hcops("-o", "json", "backup", "list", "--region", "lab")
     assert r.code == 0, r.stderr
     data = json.loads(r.stdout)
-    assert data["policies"] == [{"policy": "appdb-nightly", "last_verified_at": None, "verified_where": [],
-                                 "age_s": None}]
+    assert data["policies"] == [{"policy": p, "last_verified_at": None, "verified_where": [], "age_s": None}
+                                for p in ("appdb-nightly", "pacs-nightly")]
     _seed(3)
     data = json.loads(hcops("-o", "json", "backup", "list", "--region", "lab").stdout)
     assert data["policies"][0]["verified_where"] == ["local"] and len(data["backups"]) == 3
+    assert data["policies"][1]["verified_where"] == []
     shown = hcops("-o", "json", "backup", "show", "appdb-nightly.full.02", "--region", "lab")
     assert json.loads(shown.stdout)["chain"] == ["appdb-nightly.full.02"]
 
@@ -76,8 +77,10 @@ def test_bad_input_is_a_clear_error(hcops: Run, state: Path) -> None:
 def test_freshness_checks_for_monitoring() -> None:
     from dr.backup.status import freshness_checks, schedule_interval_s
     from inventories.loader import load_region
-    [c] = freshness_checks(load_region("lab"))
-    assert c.host == "backup1" and c.max_age_s == 2 * 86400
-    assert c.item_key == "vfs.file.contents[/var/lib/hcops-backup/appdb-nightly.last-verified]"
-    assert c.trigger_expression == f"now()-last(/backup1/{c.item_key})>172800"
+    checks = freshness_checks(load_region("lab"))
+    assert [c.item_key for c in checks] == [f"vfs.file.contents[/var/lib/hcops-backup/{p}.last-verified]"
+                                            for p in ("appdb-nightly", "pacs-nightly")]  # database and PACS
+    for c in checks:  # both daily: a trigger after one missed run
+        assert c.host == "backup1" and c.max_age_s == 2 * 86400
+        assert c.trigger_expression == f"now()-last(/backup1/{c.item_key})>172800"
     assert schedule_interval_s("0 3 * * 6") == 7 * 86400 and schedule_interval_s("0 * * * *") == 3600

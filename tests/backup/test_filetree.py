@@ -127,3 +127,30 @@ def test_disk_full_fails_cleanly_and_removes_partial_files(ctx: Context, index: 
 def test_missing_tree_is_a_clear_error(ctx: Context, index: Index, tmp_path: Path) -> None:
     with pytest.raises(HcopsError, match="does not exist"):
         TreeSource(tmp_path / "nope", index, parent=None)
+
+
+def test_a_tree_on_another_host_indexes_and_restores_alike(ctx: Context, index: Index, tmp_path: Path) -> None:
+    """The remote path (scan by python3, GNU tar of the changed files, re-packed here with their
+    hashes) through a local shell: the same changes, the same restored tree."""
+    shell = ["sh", "-c"]
+    root = tmp_path / "pacs"
+    _tree(root, 12)
+    (root / "00" / "name with space.dcm").write_bytes(b"spaced")
+    s1 = TreeSource(root, index, parent=None, source="pacs", shell=shell)
+    r1 = run_backup(ctx, s1)
+    assert r1.ok and len(s1.upserts) == 13 and s1.scanned == 13
+    index.apply(s1.upserts, s1.deletes, r1.backup_id)
+    (root / "01" / "0001.dcm").write_bytes(b"changed")
+    os.utime(root / "01" / "0001.dcm", ns=(5, 5))
+    (root / "02" / "0002.dcm").unlink()
+    s2 = TreeSource(root, index, parent=r1.backup_id, source="pacs", shell=shell)
+    r2 = run_backup(ctx, s2)
+    assert r2.ok and set(s2.upserts) == {"01/0001.dcm"} and s2.deletes == ["02/0002.dcm"]
+    assert s2.upserts["01/0001.dcm"][1] == 5  # the scanned mtime, in ns
+    out = tmp_path / "r"
+    res = restore.restore_tree(ctx.key, ctx.local, ctx.catalog, r2.backup_id, out)
+    assert res.ok and res.files == 12
+    diff = subprocess.run(["diff", "-r", str(root), str(out)], capture_output=True, text=True, check=False)
+    assert diff.returncode == 0, diff.stdout
+    with pytest.raises(HcopsError, match="does not exist or is not a directory on its host"):
+        TreeSource(tmp_path / "nope", index, parent=None, shell=shell)

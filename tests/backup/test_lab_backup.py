@@ -72,7 +72,7 @@ def test_lab_backup_offsite_pitr_and_verify(deployed: Deploys, lab: Lab, hcops: 
     v = run("verify", str(inc["backup_id"]), "--from", "offsite")
     assert v["ok"] and "canary rows" in str(v["detail"])
     listing = run("list", "--policy", POLICY)
-    [st] = listing["policies"]  # type: ignore[misc]
+    st = next(p for p in listing["policies"] if p["policy"] == POLICY)  # type: ignore[union-attr]
     assert st["verified_where"] == ["local", "offsite"] and st["age_s"] < 3600
     published = int(lab.run("backup1", f"cat /var/lib/hcops-backup/{POLICY}.last-verified").stdout)
     assert abs(published - time.time()) < 3600

@@ -174,7 +174,7 @@ def test_unreadable_region_directory_says_permission_denied(repo: Path, tmp_path
 
 def test_plurals(hcops: Hcops) -> None:
     res = hcops("inventory", "validate")
-    assert "lab: 2 sites, 7 hosts, 6 services, 1 county" in res.stdout
+    assert "lab: 2 sites, 7 hosts, 7 services, 1 county" in res.stdout
     assert "example-city: 20 sites, 29 hosts, 24 services, 18 counties" in res.stdout
     assert "1 counties" not in res.stdout and "1 hosts" not in res.stdout
 

@@ -88,15 +88,17 @@ def test_plan_apply_and_second_plan_is_empty(zabbix, hcops):
     # backup freshness: the backup host's agent reads what `hcops backup` publishes; a trigger
     # fires after one missed daily run (2 days), or at once if nothing was ever verified (0)
     backup1 = _host(zabbix, "backup1")
-    [age] = zabbix.call("item.get", {"hostids": backup1["hostid"], "output": ["key_", "type", "units"],
-                                     "search": {"key_": "hcops-backup"}})
-    assert (age["key_"], age["type"], age["units"]) == (
-        "vfs.file.contents[/var/lib/hcops-backup/appdb-nightly.last-verified]", "0", "unixtime")
-    [stale] = zabbix.call("trigger.get", {"hostids": backup1["hostid"], "output": ["expression", "priority"],
-                                          "expandExpression": True, "search": {"description": "hcops backup"}})
-    assert stale["expression"] == (
-        "now()-last(/backup1/vfs.file.contents[/var/lib/hcops-backup/appdb-nightly.last-verified])>172800")
-    assert stale["priority"] == "4"
+    ages = zabbix.call("item.get", {"hostids": backup1["hostid"], "output": ["key_", "type", "units"],
+                                    "search": {"key_": "hcops-backup"}})
+    assert sorted((a["key_"], a["type"], a["units"]) for a in ages) == [
+        (f"vfs.file.contents[/var/lib/hcops-backup/{p}.last-verified]", "0", "unixtime")
+        for p in ("appdb-nightly", "pacs-nightly")]  # one per policy: the database and the PACS images
+    stale = zabbix.call("trigger.get", {"hostids": backup1["hostid"], "output": ["expression", "priority"],
+                                        "expandExpression": True, "search": {"description": "hcops backup"}})
+    assert sorted(t["expression"] for t in stale) == [
+        f"now()-last(/backup1/vfs.file.contents[/var/lib/hcops-backup/{p}.last-verified])>172800"
+        for p in ("appdb-nightly", "pacs-nightly")]
+    assert {t["priority"] for t in stale} == {"4"}
 
     again = hcops("-o", "json", "monitor", "plan", "--region", "lab")
     assert again.code == 0, again.stdout
@@ -191,7 +193,8 @@ def test_apply_stops_at_first_api_error(zabbix, hcops):
     result = hcops("monitor", "apply", "--region", "lab", "--yes")
     assert result.code == 1
     assert "Zabbix API error in host.create" in result.stderr and "db2" in result.stderr
-    assert "stopped after 12 of" in result.stderr and "Traceback" not in result.stderr
+    # the 13 host groups (region, sites, county, roles: pacs included) went before the error
+    assert "stopped after 13 of" in result.stderr and "Traceback" not in result.stderr
     # groups (before the error) exist; nothing after it was sent
     assert zabbix.call("hostgroup.get", {"filter": {"name": "hcops/lab"}, "output": ["groupid"]})
     assert not zabbix.call("service.get", {"output": ["serviceid"]})

@@ -86,19 +86,22 @@ def test_verify_passes_then_fails_when_broken_and_the_board_follows(lab: Lab, co
     assert got["PORT-db1"]["evidence"]["declared"] == [f"{db1}:10050", f"{db1}:3306"]
     assert got["TUN-frontline"]["evidence"]["through_tunnel"]
     assert all(v.startswith("blocked") for v in got["TUN-frontline"]["evidence"]["in_clear"].values())
-    bak = got["BAK-appdb-nightly"]
+    baks = {i: got[i] for i in items if i.startswith("BAK-")}  # the database's and the PACS's policies
+    assert set(baks) == {"BAK-appdb-nightly", "BAK-pacs-nightly"}
     if not backup_module_available():
-        assert not bak["passed"] and "backup module not available" in bak["reason"]
+        assert not any(b["passed"] for b in baks.values())
+        assert all("backup module not available" in b["reason"] for b in baks.values())
         assert res.code == 1 and "BAK-appdb-nightly failed" in res.stderr
     else:
-        assert res.code == (0 if bak["passed"] else 1), bak["reason"]
+        assert res.code == (0 if all(b["passed"] for b in baks.values()) else 1), {
+            i: b["reason"] for i, b in baks.items()}
     html = (tmp_path / f"{lab.region.name}-{county}-acceptance.html").read_text()
     for item in items:
         assert f'id="{item}"' in html  # evidence per item ID
     saved = json.loads((tmp_path / f"{lab.region.name}-{county}-acceptance.json").read_text())
     assert saved["summary"]["items"] == len(items)
     row = board(runner, lab, county, tmp_path / "board.html")
-    assert row["missing"] == [] and row["passed"] == len(host_items) + int(bak["passed"])
+    assert row["missing"] == [] and row["passed"] == len(host_items) + sum(b["passed"] for b in baks.values())
 
     # 2. break two things on purpose: the collector's agent stops, db1 opens an undeclared port
     with playbooks_busy():
@@ -129,4 +132,4 @@ def test_verify_passes_then_fails_when_broken_and_the_board_follows(lab: Lab, co
     assert res.code == 0, res.stderr
     row = board(runner, lab, county, tmp_path / "board.html")
     assert row["results"]["AGENT-collector1"]["state"] == "pass" and row["results"]["PORT-db1"]["state"] == "pass"
-    assert row["ready"] == (row["failed"] == []) and set(row["failed"]) <= {"BAK-appdb-nightly"}
+    assert row["ready"] == (row["failed"] == []) and set(row["failed"]) <= {"BAK-appdb-nightly", "BAK-pacs-nightly"}
