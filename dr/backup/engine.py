@@ -22,7 +22,7 @@ from dr.backup.catalog import Catalog, Entry
 from dr.backup.envelope import seal
 from dr.backup.filetree import Index, TreeSource, index_path
 from dr.backup.keys import RegionKey, load_key, new_data_key
-from dr.backup.manifest import Manifest, manifest_key
+from dr.backup.manifest import Manifest, stored_manifests
 from dr.backup.orthanc import OrthancUnreachable
 from dr.backup.pipeline import Context, Progress, RunResult, resume_pending, run_backup
 from dr.backup.s3store import S3Settings, S3Store, read_credentials
@@ -127,11 +127,15 @@ def _last_good(entries: list[Entry], kinds: tuple[str, ...]) -> Entry | None:
 
 def _drop_lost(ctx: Context, entries: list[Entry], kinds: tuple[str, ...] = ("full", "incremental")) -> list[Entry]:
     """Mark `missing` the good backups whose manifest is gone from the local store (a rebuilt
-    backup host, a wiped disk): an incremental built on one could never be restored."""
+    backup host, a wiped disk): an incremental built on one could never be restored, and a lost
+    binlog backup must not count as stored (its files would never be sent again)."""
+    live = {e.id: e.policy for e in entries if e.state in ("good", "partial") and e.kind in kinds}
+    if not live:
+        return entries
+    held = stored_manifests(ctx.local, next(iter(live.values())))
     kept = []
     for e in entries:
-        if e.state in ("good", "partial") and e.kind in kinds \
-                and ctx.local.sha256(manifest_key(e.policy, e.id)) is None:
+        if e.id in live and e.id not in held:
             ctx.catalog.set_state(e.id, "missing", f"manifest gone from {ctx.local.where}")
             continue
         kept.append(e)
@@ -167,11 +171,11 @@ def run_policy(region: Region, policy: str, kind: str, ov: Overrides,
         outcome = RunOutcome(results=resume_pending(ctx))
         entries = ctx.catalog.entries(policy)
         if kind == "binlog":
-            last = _last_good(entries, ("binlog",))
-            already = dict(last.manifest.facts.get("binlogs", {})) if last else {}
-            for e in entries:
+            already: dict[str, int] = {}
+            for e in _drop_lost(ctx, entries, ("binlog",)):
                 if e.kind == "binlog" and e.state in ("good", "partial"):
-                    already.update(dict(e.manifest.facts.get("binlogs", {})))
+                    for name, size in dict(e.manifest.facts.get("binlogs", {})).items():
+                        already[name] = max(int(size), already.get(name, 0))
             src: object = mdb.BinlogSource(host_shell(region, pol.local_target.host) if ov.local_dir is None
                                            else mdb.LOCAL, pol.service, f"{pol.local_target.path}/binlog", already)
             outcome.host = pol.local_target.host

@@ -13,10 +13,13 @@ import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dr.backup.keys import RegionKey
 from inventories.errors import HcopsError
+
+if TYPE_CHECKING:
+    from dr.backup.stores import Store
 
 FORMAT = 1
 
@@ -87,6 +90,12 @@ class Manifest:
 
 def manifest_key(policy: str, backup_id: str) -> str:
     return f"{policy}/{backup_id}/manifest.json"
+
+
+def stored_manifests(store: Store, policy: str) -> set[str]:
+    """The ids of the backups whose manifest a store holds, from one listing (not one call per backup)."""
+    return {k.split("/")[1] for k in store.list(f"{policy}/")
+            if k.endswith("/manifest.json") and k.count("/") == 2}
 
 
 def object_key(policy: str, backup_id: str, name: str) -> str:

@@ -10,6 +10,7 @@ wanted files extracted, each checked against its sha256.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from dr.backup import filetree
 from dr.backup.catalog import Catalog, Entry
 from dr.backup.envelope import CorruptObject, UnsealingReader, open_frames
 from dr.backup.keys import RegionKey
-from dr.backup.manifest import Manifest, object_key
+from dr.backup.manifest import Manifest, object_key, stored_manifests
 from dr.backup.mariadb import KEYFILE_OBJECT
 from dr.backup.scratch import scratch_server
 from dr.backup.stores import Store
@@ -151,8 +152,14 @@ def point_keyfile(datadir: Path, keyfile: Path) -> None:
     cnf.write_text("\n".join(lines) + "\n")
 
 
-def binlog_entries(catalog: Catalog, policy: str) -> list[Entry]:
-    return [e for e in catalog.entries(policy) if e.kind == "binlog" and e.state in ("good", "partial")]
+def binlog_entries(catalog: Catalog, policy: str, store: Store | None = None) -> list[Entry]:
+    """The good binlog backups of a policy; with a store, only those it still holds (a binlog
+    backup lost with a rebuilt backup host is skipped, not a reason to refuse the point in time)."""
+    good = [e for e in catalog.entries(policy) if e.kind == "binlog" and e.state in ("good", "partial")]
+    if store is None or not good:
+        return good
+    held = stored_manifests(store, policy)
+    return [e for e in good if e.id in held]
 
 
 def fetch_binlogs(key: RegionKey, store: Store, entries: list[Entry], dest: Path) -> list[Path]:
@@ -162,6 +169,7 @@ def fetch_binlogs(key: RegionKey, store: Store, entries: list[Entry], dest: Path
         for name, size in dict(e.manifest.facts.get("binlogs", {})).items():
             if name not in newest or int(size) >= newest[name][0]:
                 newest[name] = (int(size), e)
+    _check_no_gap(sorted(newest), store.where)
     out = []
     for name, (_size, e) in sorted(newest.items()):
         m = check_manifest(key, store, e)
@@ -172,6 +180,18 @@ def fetch_binlogs(key: RegionKey, store: Store, entries: list[Entry], dest: Path
                 w.write(chunk)
         out.append(path)
     return out
+
+
+def _check_no_gap(names: list[str], where: str) -> None:
+    """Binlog files are numbered (mysql-bin.000007): a hole in the run means events are lost, and
+    replaying past it would give a database that looks restored to the point but is not."""
+    nums = sorted(int(n.rpartition(".")[2]) for n in names if n.rpartition(".")[2].isdigit())
+    holes = [f"{a + 1:06d}" if b == a + 2 else f"{a + 1:06d}-{b - 1:06d}"
+             for a, b in itertools.pairwise(nums) if b > a + 1]
+    if holes:
+        raise HcopsError(f"binlog file(s) {', '.join(holes)} are not stored in {where}: events between them "
+                         "are lost", "restore without --until (to the backup itself), or from the other "
+                         "store (`--from offsite`)")
 
 
 def replay_binlogs(files: list[Path], start_gtid: str, client: list[str], *, stop_datetime: str | None = None,
@@ -253,7 +273,7 @@ def restore_backup(key: RegionKey, store: Store, catalog: Catalog, e: Entry, tar
         with scratch_server(target, target.parent / f".{target.name}-run") as s:
             work = target.parent / f".{target.name}-binlogs"
             work.mkdir(exist_ok=True)
-            files = fetch_binlogs(key, store, binlog_entries(catalog, e.policy), work)
+            files = fetch_binlogs(key, store, binlog_entries(catalog, e.policy, store), work)
             replay_binlogs(files, str(e.manifest.facts.get("gtid", "")), s.client(),
                            stop_datetime=until, stop_gtid=until_gtid)
         res.point = until or until_gtid or ""

@@ -117,3 +117,40 @@ def test_a_base_whose_manifest_is_gone_is_marked_missing_not_built_on(ctx: Conte
     assert [e.id for e in left] == [kept.backup_id]
     assert ctx.catalog.get(lost.backup_id).state == "missing"
     assert engine._last_good(left, ("full", "incremental")).id == kept.backup_id  # type: ignore[union-attr]
+
+
+def test_a_lost_binlog_backup_is_neither_counted_stored_nor_replayed(ctx: Context, tmp_path: Path) -> None:
+    """CI after a lab rebuild: the catalog still listed a binlog backup of the old backup host, whose
+    mysql-bin.000002 was bigger than the new one; the restore picked it and failed on its
+    vanished manifest, and a run would have skipped the new file of the same size."""
+    from dr.backup import engine
+    from dr.backup.manifest import manifest_key
+    from inventories.errors import HcopsError
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "mysql-bin.000001").write_bytes(b"old lineage " * 10)
+    (archive / "mysql-bin.000002").write_bytes(b"old lineage " * 50)
+    old = run_backup(ctx, mdb.BinlogSource(mdb.LOCAL, "appdb", str(archive), already={}))
+    assert old.ok
+    (ctx.local.root / manifest_key("p", old.backup_id)).unlink()  # the backup host was rebuilt
+    (archive / "mysql-bin.000002").write_bytes(b"new " * 10)
+    new = run_backup(ctx, mdb.BinlogSource(mdb.LOCAL, "appdb", str(archive), already={}))
+    assert new.ok
+
+    held = restore.binlog_entries(ctx.catalog, "p", ctx.local)
+    assert [e.id for e in held] == [new.backup_id]
+    assert len(restore.binlog_entries(ctx.catalog, "p")) == 2  # the catalog alone still lists both
+    files = restore.fetch_binlogs(ctx.key, ctx.local, held, tmp_path / ".")
+    assert {f.name: f.read_bytes() for f in files}["mysql-bin.000002"] == b"new " * 10
+
+    left = engine._drop_lost(ctx, ctx.catalog.entries("p"), ("binlog",))
+    assert [e.id for e in left] == [new.backup_id]
+    assert ctx.catalog.get(old.backup_id).state == "missing"
+
+    # a hole in the numbering (000003 never archived) is refused, not replayed past
+    (archive / "mysql-bin.000004").write_bytes(b"after a hole")
+    holed = run_backup(ctx, mdb.BinlogSource(mdb.LOCAL, "appdb", str(archive), already=dict(new.facts["binlogs"])))  # type: ignore[call-overload]
+    assert holed.ok and list(holed.facts["binlogs"]) == ["mysql-bin.000004"]  # type: ignore[call-overload]
+    with pytest.raises(HcopsError, match=r"binlog file\(s\) 000003 are not stored"):
+        restore.fetch_binlogs(ctx.key, ctx.local, restore.binlog_entries(ctx.catalog, "p", ctx.local), tmp_path / "x")
