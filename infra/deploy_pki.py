@@ -33,6 +33,11 @@ CERT_DAYS = 825  # the most a public CA may issue; renewed by the next deploy 30
 RENEW_BEFORE = dt.timedelta(days=30)
 
 
+# what a --check run is handed instead of a key or certificate it would create: the task that
+# writes it reports a change, and the controller keeps no half-made PKI
+NOT_ISSUED = "(not issued in check mode)"
+
+
 @dataclass(frozen=True)
 class IssuedCert:
     """PEM texts a host needs: its certificate and key, and the CA that signed it."""
@@ -43,7 +48,10 @@ class IssuedCert:
 
 
 @contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def _locked(directory: Path, create: bool = True) -> Iterator[None]:
+    if not create and not directory.exists():  # a --check run on a fresh controller: nothing to guard
+        yield
+        return
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(directory / ".lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -77,12 +85,14 @@ class RegionPKI:
         self.region = region
         self.dir = region_state_dir(region) / "pki"
 
-    def _ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    def _ca(self, create: bool = True) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None:
         key_path, crt_path = self.dir / "ca.key", self.dir / "ca.crt"
         if key_path.exists() and crt_path.exists():
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
             assert isinstance(key, ec.EllipticCurvePrivateKey)
             return key, x509.load_pem_x509_certificate(crt_path.read_bytes())
+        if not create:
+            return None
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hcops"),
                           x509.NameAttribute(NameOID.COMMON_NAME, f"hcops {self.region} region CA")])
@@ -103,19 +113,25 @@ class RegionPKI:
         crt_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return key, cert
 
-    def ca_pem(self) -> str:
-        """The region CA certificate (created on first use), for hosts that only verify."""
-        with _locked(self.dir):
-            return self._ca()[1].public_bytes(serialization.Encoding.PEM).decode()
+    def ca_pem(self, create: bool = True) -> str:
+        """The region CA certificate (created on first use), for hosts that only verify.
+        With create=False (a --check run) a missing CA is NOT_ISSUED, and nothing is written."""
+        with _locked(self.dir, create):
+            ca = self._ca(create)
+            return ca[1].public_bytes(serialization.Encoding.PEM).decode() if ca else NOT_ISSUED
 
-    def issue(self, name: str, sans: list[str]) -> IssuedCert:
+    def issue(self, name: str, sans: list[str], create: bool = True) -> IssuedCert:
         """Certificate `name` for these DNS names / IP addresses; reissued only when the SANs
-        change or expiry is near, so reruns hand out the same bytes."""
+        change or expiry is near, so reruns hand out the same bytes. With create=False (a
+        --check run) a certificate that would be issued is NOT_ISSUED, and nothing is written."""
         if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ValueError(f"bad certificate name {name!r}")
         wanted = sorted(set(sans))
-        with _locked(self.dir):
-            ca_key, ca_cert = self._ca()
+        with _locked(self.dir, create):
+            ca = self._ca(create)
+            if ca is None:
+                return IssuedCert(NOT_ISSUED, NOT_ISSUED, NOT_ISSUED)
+            ca_key, ca_cert = ca
             ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
             key_path, crt_path = self.dir / f"{name}.key", self.dir / f"{name}.crt"
             if key_path.exists() and crt_path.exists():
@@ -123,6 +139,8 @@ class RegionPKI:
                 if (_sans_of(cert) == wanted and cert.not_valid_after_utc - RENEW_BEFORE > _now()
                         and cert.issuer == ca_cert.subject):
                     return IssuedCert(crt_path.read_text(), key_path.read_text(), ca_pem)
+            if not create:
+                return IssuedCert(NOT_ISSUED, NOT_ISSUED, ca_pem)
             key = ec.generate_private_key(ec.SECP256R1())
             alt: list[x509.GeneralName] = []
             for san in wanted:
@@ -167,15 +185,18 @@ class WireGuardKeys:
     public: str
 
 
-def wireguard_keys(region: str, host: str) -> WireGuardKeys:
+def wireguard_keys(region: str, host: str, create: bool = True) -> WireGuardKeys:
     """A host's WireGuard key pair (base64, as `wg` writes them); the private half is a secret
-    `wireguard-<host>` in the region's secret store."""
+    `wireguard-<host>` in the region's secret store. With create=False (a --check run) a missing
+    pair is NOT_ISSUED, and nothing is written."""
     store = SecretStore(region)
     name = f"wireguard-{host}"
-    with _locked(store.dir):
+    with _locked(store.dir, create):
         if store.exists(name):
             private = base64.b64decode(store.get(name))
             key = x25519.X25519PrivateKey.from_private_bytes(private)
+        elif not create:
+            return WireGuardKeys(NOT_ISSUED, NOT_ISSUED)
         else:
             key = x25519.X25519PrivateKey.generate()
             raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,

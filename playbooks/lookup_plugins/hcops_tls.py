@@ -5,7 +5,8 @@
     lookup('hcops_tls', 'ca', ca_only=true) -> {'ca': PEM}    # for hosts that only verify
 
 Issued once and reused while the SANs stay the same, so reruns change nothing. Tasks that copy
-the key set `no_log: true`.
+the key set `no_log: true`. In a --check run nothing is issued: a certificate that would be is
+returned as NOT_ISSUED text, and the task that writes it reports the change.
 """
 
 from __future__ import annotations
@@ -47,15 +48,16 @@ class LookupModule(LookupBase):  # type: ignore[misc]
         if not region:
             raise AnsibleLookupError("hcops_tls: no region (set hcops_region or pass region=)")
         pki = RegionPKI(region)
+        create = not bool((variables or {}).get("ansible_check_mode"))  # --check creates nothing here
         if self.get_option("ca_only"):
-            return [{"ca": pki.ca_pem()} for _ in terms]
+            return [{"ca": pki.ca_pem(create)} for _ in terms]
         sans = [str(s) for s in self.get_option("sans") or []]
         if not sans:
             raise AnsibleLookupError("hcops_tls: sans must name at least one address or DNS name")
         out = []
         for name in terms:
             try:
-                issued = pki.issue(name, sans)
+                issued = pki.issue(name, sans, create)
             except (ValueError, OSError) as exc:
                 raise AnsibleLookupError(f"hcops_tls {name!r}: {exc}") from None
             out.append({"cert": issued.cert, "key": issued.key, "ca": issued.ca})

@@ -3,7 +3,7 @@
     lookup('hcops_wireguard', 'collector1') -> {'private': base64, 'public': base64}
 
 The private half lives in the region's secret store as `wireguard-<host>`; tasks that write it
-set `no_log: true`.
+set `no_log: true`. In a --check run a missing pair is not generated (NOT_ISSUED text).
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class LookupModule(LookupBase):  # type: ignore[misc]
         region = self.get_option("region") or (variables or {}).get("hcops_region")
         if not region:
             raise AnsibleLookupError("hcops_wireguard: no region (set hcops_region or pass region=)")
+        create = not bool((variables or {}).get("ansible_check_mode"))  # --check creates nothing here
         out = []
         for host in terms:
             try:
-                keys = wireguard_keys(region, host)
+                keys = wireguard_keys(region, host, create)
             except (ValueError, OSError) as exc:
                 raise AnsibleLookupError(f"hcops_wireguard {host!r}: {exc}") from None
             out.append({"private": keys.private, "public": keys.public})

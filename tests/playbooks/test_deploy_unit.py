@@ -134,3 +134,34 @@ def test_mariadb_user_module_grant_comparison(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ValueError):
         mod.desired_grants(["no-colon"])
     assert utils.quote("it's \\ x") == "'it\\'s \\\\ x'"
+
+
+def test_check_mode_lookups_create_nothing_on_the_controller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hcops deploy --check` on a fresh controller: no CA, certificate or WireGuard key is made
+    (the tasks that would write them report the change); a real run then issues them."""
+    from infra.deploy_pki import NOT_ISSUED
+
+    monkeypatch.setenv("HCOPS_STATE_DIR", str(tmp_path))
+    from ansible.plugins.loader import lookup_loader
+
+    lookup_loader.add_directory(str(REPO / "playbooks" / "lookup_plugins"))  # as ansible.cfg does
+    tls, wg = lookup_loader.get("hcops_tls"), lookup_loader.get("hcops_wireguard")
+    check = {"hcops_region": "r", "ansible_check_mode": True}
+    assert tls.run(["mysql-db1"], check, sans=["10.0.0.5"]) == [{"cert": NOT_ISSUED, "key": NOT_ISSUED,
+                                                                   "ca": NOT_ISSUED}]
+    assert tls.run(["ca"], check, ca_only=True) == [{"ca": NOT_ISSUED}]
+    assert wg.run(["c1"], check) == [{"private": NOT_ISSUED, "public": NOT_ISSUED}]
+    assert not any(tmp_path.rglob("*")), sorted(tmp_path.rglob("*"))
+
+    real = {"hcops_region": "r"}
+    issued = tls.run(["mysql-db1"], real, sans=["10.0.0.5"])[0]
+    keys = wg.run(["c1"], real)[0]
+    assert issued["cert"].startswith("-----BEGIN CERTIFICATE") and keys["public"] != NOT_ISSUED
+    # once issued, --check hands out the same bytes (no change reported) ...
+    assert tls.run(["mysql-db1"], check, sans=["10.0.0.5"])[0] == issued
+    assert wg.run(["c1"], check)[0] == keys
+    # ... and a reissue it would need (new SANs) is reported, not done
+    crt = tmp_path / "r" / "pki" / "mysql-db1.crt"
+    before = crt.read_bytes()
+    assert tls.run(["mysql-db1"], check, sans=["10.0.0.6"])[0]["cert"] == NOT_ISSUED
+    assert crt.read_bytes() == before
