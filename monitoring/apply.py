@@ -87,6 +87,19 @@ def _ids(actual: State, kind: str) -> dict[str, str]:
     return {k: o.id for k, o in actual.objects[kind].items() if o.id}  # type: ignore[index]
 
 
+def unused_password(*names: str) -> str:
+    """A random password Zabbix's policy accepts: it refuses one that contains the user's name,
+    surname or username (case-insensitively), which a random one does now and then (a CI run
+    met "Lab" in one); redrawn until no name, nor any word of one, is in it."""
+    words = {w.lower() for n in names if n for w in [n, *n.replace("-", " ").replace("_", " ").split()]
+             if len(w) >= 2}
+    for _ in range(10_000):
+        candidate = secrets.token_urlsafe(24) + "aA1!"
+        if not any(w in candidate.lower() for w in words):
+            return candidate
+    raise HcopsError(f"no random password avoids the names {sorted(words)}", "shorten the person's name in oncall.yml")
+
+
 class Applier:
     def __init__(self, client: ZabbixClient, region: str, actual: State, lookups: Lookups, *,
                  ledger: Ledger | None = None) -> None:
@@ -353,8 +366,9 @@ class Applier:
         assert ch.desired is not None
         # Paged people never log in to the frontend (their groups have it disabled); the password
         # exists because Zabbix requires one, and is kept nowhere.
-        return {"username": ch.desired.fields["username"], "passwd": secrets.token_urlsafe(24) + "aA1!",
-                **self._user_payload(ch.desired.fields)}
+        f = ch.desired.fields
+        return {"username": f["username"], "passwd": unused_password(f["username"], f["name"], f["surname"]),
+                **self._user_payload(f)}
 
     def _user_update(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None and ch.actual is not None

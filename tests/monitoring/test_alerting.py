@@ -172,3 +172,14 @@ def test_a_stale_sync_token_falls_back_to_the_deploy_token_and_is_reissued(zabbi
     assert again.code == 0, again.stderr
     assert store.get("zabbix-sync-token", "token") != "0" * 64
     assert hcops("monitor", "plan", "--region", "lab").code == 0  # and the new one works
+
+
+def test_paged_people_get_passwords_zabbix_accepts():
+    """Zabbix refuses a password containing the user's name, surname or username (a CI run
+    failed on one that held "Lab"): none is handed out, whatever the draw."""
+    from monitoring.apply import unused_password
+
+    for _ in range(2000):
+        pw = unused_password("hcops-lab-dba", "Lab", "DBA").lower()
+        assert "lab" not in pw and "dba" not in pw and "hcops" not in pw
+    assert unused_password("Li", "Wei")  # short Chinese names still leave room
