@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from dr.drills.context import region_of, run_context
+from dr.drills.context import dedicated_line, region_of, run_context
 from dr.failover.manager import Manager
 from dr.failover.plan import build_plan
 from dr.failover.rejoin import rejoin
@@ -17,7 +17,7 @@ from dr.failover.topology import current_primary, mysql_service, observe, remote
 from infra.lab import control
 from inventories.errors import HcopsError
 from inventories.model import Region
-from inventories.schema import Canary, Link, Nginx
+from inventories.schema import Canary, Nginx
 
 Config = dict[str, Any] | None
 
@@ -192,16 +192,43 @@ def start_lb(configuration: Config = None) -> str:
     return f"nginx started on {node}"
 
 
-def _line(region: Region) -> str:
-    for name, link in region.spec.links.items():
-        if isinstance(link, Link) and link.kind == "dedicated_line":
-            return name
-    raise HcopsError(f"region {region.name} has no dedicated line", "add one under links:")
+FRONT_OUTAGE_MAX_S = 300  # a front-outage drill spends real error budget: bounded whatever the file says
+
+
+def stop_front(configuration: Config = None) -> list[str]:
+    """Stop nginx on every host of the front (the whole platform stops answering): the outage the
+    availability report and Zabbix's SLA must both count."""
+    region = region_of(configuration)
+    hosts = list(_nginx(region).hosts)
+    run_context(region).targets["front_hosts"] = hosts
+    _mark(region, f"stop nginx on {', '.join(hosts)}")
+    for h in hosts:
+        remote(region, h, "systemctl stop nginx", timeout=30, check=True)
+    return hosts
+
+
+def hold_outage(seconds: float = 75, configuration: Config = None) -> float:
+    """Keep the front down `seconds` (at most FRONT_OUTAGE_MAX_S): long enough for Zabbix's
+    once-a-minute checks to see it."""
+    if not 0 < float(seconds) <= FRONT_OUTAGE_MAX_S:
+        raise HcopsError(f"hold_outage seconds={seconds} is out of range",
+                         f"use 1 to {FRONT_OUTAGE_MAX_S} s in the experiment file")
+    return wait(seconds, configuration)
+
+
+def start_front(configuration: Config = None) -> list[str]:
+    region = region_of(configuration)
+    hosts = run_context(region).targets.get("front_hosts") or list(_nginx(region).hosts)
+    for h in hosts:
+        if control.host_state(region, h) == "running":
+            remote(region, h, "systemctl start nginx", timeout=30, check=True)
+    _mark(region, f"nginx started on {', '.join(hosts)}")
+    return hosts
 
 
 def cut_line(configuration: Config = None) -> str:
     region = region_of(configuration)
-    line = _line(region)
+    line = dedicated_line(region)
     control.cut_link(region, line)
     _mark(region, f"{line} cut")  # after: setting the router's legs down takes a moment on a busy host
     return line
@@ -209,7 +236,7 @@ def cut_line(configuration: Config = None) -> str:
 
 def restore_line(configuration: Config = None) -> str:
     region = region_of(configuration)
-    line = _line(region)
+    line = dedicated_line(region)
     if control.link_is_cut(region, line):
         control.restore_link(region, line)
         _mark(region, f"{line} restored")

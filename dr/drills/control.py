@@ -115,6 +115,12 @@ def _verdict(drill: str, h: dict[str, Any], status: str, deviated: bool) -> dict
                        stall is not None and stall <= t["max_write_stall_s"]))
         promoted = [d for d in h.get("manager", []) if d.get("action") == "failover"]
         checks.append(("no promotion across the cut line", not promoted))
+    if drill == "front-outage":
+        cut = [o for o in h.get("outages", []) if "request" in str(o.get("what", ""))]
+        checks.append((f"the load saw the front down ({h['failed_requests']} of {h.get('requests', 0)} requests "
+                       "failed)", h["failed_requests"] > 0 and bool(cut)))
+        last = (h.get("series") or {}).get("requests") or [[0, False]]
+        checks.append(("the front answered again after nginx started", bool(last[-1][1])))
     if drill == "object-store-outage":
         ob = h.get("offsite_backup") or {}
         checks.append(("the object store was stopped while the backup ran", bool(ob.get("stopped_during_backup"))))

@@ -1,11 +1,14 @@
-"""On the lab: the prober keeps a history, Zabbix gets the burn-rate items and triggers, a real
-outage (nginx stopped on both proxies for a bounded time) fires the page trigger and shows in
-both sources of `hcops availability report`."""
+"""On the lab: the prober keeps a history, Zabbix gets the burn-rate items and triggers, and the
+front-outage drill (nginx stopped on both proxies for a bounded time, inside the drill's own
+maintenance window) fires the page trigger and shows in both sources of `hcops availability
+report`, beside the drill's own measurement."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -50,20 +53,21 @@ def test_outage_fires_burn_trigger_and_shows_in_both_sources(lab: Lab, deployed:
 
     before = zabbix_downtime()
     lab.wait_not_busy()
-    proxies = lab.region.service_hosts("front")
     started = time.time()
-    try:
-        for host in proxies:
-            lab.run(host, "systemctl stop nginx")
-        fired = wait_for(lambda: _page_problem(client, lab), timeout=OUTAGE_MAX_S - 10, interval=5)
-        # let Zabbix's once-a-minute Nginx checks see it too
-        while time.time() - started < 75:
-            time.sleep(5)
-    finally:
-        for host in proxies:
-            lab.run(host, "systemctl start nginx")
+    drill: list[Any] = []
+    runner = threading.Thread(target=lambda: drill.append(
+        hcops("-o", "json", "drill", "run", "front-outage", "--region", lab.region_arg, "--yes")), daemon=True)
+    runner.start()
+    fired = wait_for(lambda: _page_problem(client, lab), timeout=OUTAGE_MAX_S - 10, interval=5)
+    runner.join(OUTAGE_MAX_S + 120)
     ended = time.time()
+    assert drill, "the front-outage drill did not finish in time"
+    res = drill[0]
+    run = json.loads(res.stdout) if res.stdout.strip().startswith("{") else {}
+    assert res.code == 0, f"front-outage failed: {run.get('verdict')} {res.stderr[-2000:]}"
     assert fired, "the page-level burn-rate trigger did not fire during the outage"
+    measured = [o for o in run["outages"] if "request" in o["what"]]
+    assert measured and run["failed_requests"] > 0, run["outages"]
 
     out = tmp_path / "availability.html"
     wait_for(lambda: lab.run(prober, "tail -n1 /var/lib/hcops-prober/history/platform/*.tsv | tail -n1")
@@ -80,6 +84,8 @@ def test_outage_fires_burn_trigger_and_shows_in_both_sources(lab: Lab, deployed:
     assert platform["zabbix"] is not None, platform["zabbix_error"]
     assert platform["zabbix"]["downtime_min"] > before, platform["zabbix"]
     assert platform["paging"] and data["failing"]  # the outage is inside the 5 min window still
+    assert run["run_id"] in [d["run_id"] for d in platform["drills"]]  # drawn on the report's timeline
     assert "<svg" in out.read_text()
-    print(json.dumps({"outage_s": round(ended - started), "probe_down_min": platform["probes"]["downtime_min"],
+    print(json.dumps({"outage_s": round(ended - started), "drill_outage_s": sum(o["seconds"] for o in measured),
+                      "probe_down_min": platform["probes"]["downtime_min"],
                       "zabbix_down_min": platform["zabbix"]["downtime_min"], "explanation": platform["explanation"]}))

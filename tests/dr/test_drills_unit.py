@@ -20,7 +20,7 @@ from inventories.loader import load_region
 def test_every_experiment_is_valid_chaos_toolkit() -> None:
     found = catalog.drills()
     assert set(found) == {"db-primary-loss", "db-switchover", "app-node-loss", "lb-node-loss", "link-cut",
-                          "object-store-outage"}
+                          "object-store-outage", "front-outage"}
     for d in found.values():
         if d.ready:
             ensure_experiment_is_valid(d.experiment())
@@ -129,3 +129,37 @@ def test_failover_cli_on_unprovisioned_region(hcops: Any, tmp_path: Path, monkey
     assert res.code == 1 and "has not been provisioned" in res.stderr and "Traceback" not in res.stderr
     res = hcops("failover", "db", "--region", "lab", "--service", "nope")
     assert res.code == 1 and "no mysql service 'nope'" in res.stderr
+
+
+def test_front_outage_is_bounded_and_judged_on_what_the_load_saw() -> None:
+    from dr.drills import actions
+    from dr.drills.control import _verdict
+
+    for bad in (0, actions.FRONT_OUTAGE_MAX_S + 1):
+        with pytest.raises(HcopsError, match="out of range"):
+            actions.hold_outage(bad)
+    base = {"targets": {"rto_target_s": 15, "rpo_target_writes": 0, "max_failed_requests": 0,
+                        "max_write_stall_s": 30}, "steady_after_rollback": True, "rollback_status": ["succeeded"],
+            "model_primary": "db1", "final_primary": "db1", "max_writable": 1, "rpo_lost_writes": 0,
+            "requests": 400}
+    seen = {**base, "failed_requests": 300, "outages": [{"what": "requests through the VIP failing", "seconds": 76}],
+            "series": {"requests": [[1.0, True], [2.0, False], [80.0, True]]}}
+    assert _verdict("front-outage", seen, "completed", False)["passed"]
+    # nginx stopped but something else answered: the drill tested nothing and says so
+    unseen = {**seen, "failed_requests": 0, "outages": []}
+    assert not _verdict("front-outage", unseen, "completed", False)["passed"]
+    down = {**seen, "series": {"requests": [[1.0, True], [2.0, False]]}}  # never answered again
+    failed = [c["check"] for c in _verdict("front-outage", down, "completed", False)["checks"] if not c["ok"]]
+    assert failed == ["the front answered again after nginx started"]
+
+
+def test_backup_faults_are_named_and_an_unknown_one_is_refused() -> None:
+    from dr.drills import backup_actions
+    from dr.drills.context import dedicated_line
+
+    region = load_region("lab")
+    assert dedicated_line(region) == "dedicated-line"
+    assert backup_actions._fault(region, "line")[2] == "dedicated-line"
+    with pytest.raises(HcopsError, match="not one a backup drill knows") as bad:
+        backup_actions._fault(region, "power")
+    assert bad.value.hint == "use one of: object-store, line"
