@@ -164,8 +164,22 @@ class _Service(_Strict):
     )
 
 
+# Database-level privileges an application account may hold. Not ALL, not GRANT OPTION: an
+# application that needs schema changes names them (level 3: least privilege per account).
+DbPrivilege = Literal["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "INDEX", "ALTER",
+                      "CREATE TEMPORARY TABLES", "LOCK TABLES", "EXECUTE", "CREATE VIEW", "SHOW VIEW",
+                      "CREATE ROUTINE", "ALTER ROUTINE", "EVENT", "TRIGGER", "REFERENCES"]
+
+
+def _read_write_rows() -> list[DbPrivilege]:
+    return ["SELECT", "INSERT", "UPDATE", "DELETE"]
+
+
 class DatabaseSpec(_Strict):
     user: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    privileges: list[DbPrivilege] = Field(
+        default_factory=_read_write_rows, min_length=1,
+        description="what the account may do in its own database (default: read and write rows only)")
 
 
 class FailoverPolicy(_Strict):
@@ -260,6 +274,9 @@ class Collector(_Service):
     tunnel_cidr: IPv4Network | None = Field(
         default=None, description="addresses inside the tunnel: the peer takes the first, the collector the second"
     )
+    tunnel_ports: Annotated[list[Port], Field(min_length=1)] = Field(
+        default_factory=lambda: [443],
+        description="TCP/UDP ports of the peer the collector may reach inside the tunnel (others are dropped)")
 
 
 class Bucket(_Strict):

@@ -71,11 +71,13 @@ CLAUSES: list[Clause] = [
 h=$(grep -c pam_pwhistory.so /etc/pam.d/common-password)
 [ "${m:-0}" -ge 12 ] && [ "${d:-99999}" -le 90 ] && [ "$h" -ge 1 ] && echo "PASS minlen=$m PASS_MAX_DAYS=$d pwhistory" || echo "FAIL minlen=$m PASS_MAX_DAYS=$d pwhistory=$h" """),
     Clause("8.1.4.1 b", "Login failure handling and session timeout",
-           "pam_faillock deny=5; TMOUT; sshd ChannelTimeout (idle shells), UnusedConnectionTimeout",
-           "baseline: faillock.yml, tmout.sh.j2, sshd_hcops.conf.j2",
+           "pam_faillock deny=5, for passwords and for admins' TOTP codes (sshd, sudo); TMOUT; "
+           "sshd ChannelTimeout (idle shells), UnusedConnectionTimeout",
+           "baseline: faillock.yml, accounts.yml (TOTP stack), tmout.sh.j2, sshd_hcops.conf.j2",
            r"""f=$(grep -c 'pam_faillock.so preauth' /etc/pam.d/common-auth); t=$(grep -o 'TMOUT=[0-9]*' /etc/profile.d/hcops-tmout.sh | head -1)
+o=$(grep -c '^auth \[default=die\] pam_faillock.so authfail' /etc/pam.d/sshd /etc/pam.d/sudo | awk -F: '{s+=$2} END{print s}')
 c=$(sshd -T 2>/dev/null | grep -i '^channeltimeout' ); u=$(sshd -T 2>/dev/null | awk 'tolower($1)=="unusedconnectiontimeout"{print $2}')
-[ "$f" -ge 1 ] && [ -n "$t" ] && echo "$c" | grep -q 'session:shell' && [ -n "$u" ] && [ "$u" != none ] && echo "PASS faillock; $t; $c; unusedconnectiontimeout $u" || echo "FAIL faillock=$f $t [$c] unused=$u" """),
+[ "$f" -ge 1 ] && [ "$o" -ge 2 ] && [ -n "$t" ] && echo "$c" | grep -q 'session:shell' && [ -n "$u" ] && [ "$u" != none ] && echo "PASS faillock (passwords, TOTP in sshd+sudo); $t; $c; unusedconnectiontimeout $u" || echo "FAIL faillock=$f totp_faillock=$o $t [$c] unused=$u" """),
     Clause("8.1.4.1 c", "Remote administration over a protected channel",
            "sshd: keys only, no passwords, modern ciphers/MACs/KEX; host keys checked by the controller",
            "baseline: sshd_hcops.conf.j2; infra/lab/control.py known_hosts; ansible.cfg StrictHostKeyChecking",
@@ -87,7 +89,7 @@ echo "$c" | grep -qi cbc && { echo "FAIL CBC ciphers offered: $c"; exit; }
            "baseline: tasks/accounts.yml (Match Group hcops-admins, /etc/pam.d/sshd and sudo)",
            r"""a=$(getent group hcops-admins | cut -d: -f4 | cut -d, -f1); [ -n "$a" ] || { echo "FAIL no admin in hcops-admins"; exit; }
 m=$(sshd -T -C user="$a",host=h,addr=127.0.0.1 2>/dev/null | awk '$1=="authenticationmethods"{print $2}')
-o=$(grep -c '^auth required pam_oath.so' /etc/pam.d/sshd /etc/pam.d/sudo | awk -F: '{s+=$2} END{print s}')
+o=$(grep -c '^auth \[success=1 default=bad\] pam_oath.so' /etc/pam.d/sshd /etc/pam.d/sudo | awk -F: '{s+=$2} END{print s}')
 s=$(stat -c %a /etc/security/users.oath 2>/dev/null)
 [ "$m" = "publickey,keyboard-interactive:pam" ] && [ "$o" -ge 2 ] && [ "$s" = 600 ] && echo "PASS $a: authenticationmethods $m; pam_oath in sshd+sudo; seeds 0600" || echo "FAIL $a: methods=$m pam_oath=$o seeds=$s" """),
     # ---- 8.1.4.2 access control

@@ -298,8 +298,15 @@ def test_tunnel_up_and_the_only_path_to_the_peer(deployed: Deploys, lab: Lab) ->
     probe = ("python3 -c \"import socket,sys\nfor a in sys.argv[1:]:\n h,p=a.split(':')\n try:\n"
              "  socket.create_connection((h,int(p)),3).close(); print(a,'open')\n except OSError as e:"
              " print(a,'blocked',e.errno)\" ")
-    out = lab.run("collector1", probe + "10.231.250.1:22 10.231.2.10:22 10.231.2.10:8080 10.231.2.12:3306").stdout
-    assert "10.231.250.1:22 open" in out  # the peer through the tunnel
+    out = lab.run("collector1", probe + "10.231.250.1:8080 10.231.250.1:443 10.231.250.1:22 "
+                  "10.231.2.10:22 10.231.2.10:8080 10.231.2.12:3306", timeout=60).stdout
+    # the peer through the tunnel, on its declared tunnel_ports: the packet reaches the host (a
+    # listener answers, or the host refuses: errno 111); any other port is dropped (a timeout)
+    declared = next(s for s in lab.region.services.values() if s.kind == "collector").tunnel_ports  # type: ignore[union-attr]
+    assert set(declared) == {443, 8080}
+    for port in declared:
+        assert re.search(rf"10\.231\.250\.1:{port} (open|blocked 111)", out), out
+    assert "10.231.250.1:22 blocked None" in out, out  # SSH is not a declared tunnel port
     for direct in ("10.231.2.10:22", "10.231.2.10:8080", "10.231.2.12:3306"):
         assert f"{direct} blocked" in out  # the same peer / far site in clear: refused
     assert "10.231.1.11:3306 open" in lab.run("collector1", probe + "10.231.1.11:3306").stdout  # local site is free

@@ -85,6 +85,22 @@ def test_admin_needs_key_and_totp_and_sudo_asks_again(deployed: Deploys, lab: La
     # the controller's own key does not make anyone an admin: the automation account has no TOTP path
     assert _ssh(lab, "app1", "-o", "User=" + admin).returncode == 255
 
+    # wrong codes count toward pam_faillock, across connections: after `deny` of them a right code
+    # is refused too (a 6-digit code cannot be guessed connection after connection)
+    deny = int(lab.run("app1", "awk '$1==\"deny\"{print $3}' /etc/security/faillock.conf").stdout)
+    used_step = int(time.time()) // 30
+    try:
+        for _ in range(deny):
+            assert login(wrong).returncode == 255
+        tally = lab.run("app1", f"faillock --user {admin}").stdout
+        assert sum(1 for line in tally.splitlines() if line.rstrip().endswith(" V")) >= deny, tally
+        while int(time.time()) // 30 == used_step:  # a code of a new step: pam_oath's replay guard is not the refusal
+            time.sleep(1)
+        locked = login(totp(cred.totp_hex))
+        assert locked.returncode == 255, locked.stdout
+    finally:
+        lab.run("app1", f"faillock --user {admin} --reset")
+
 
 # ---------------------------------------------------------------- defect 3: host keys
 
@@ -136,6 +152,39 @@ def test_no_database_password_in_any_binlog_and_binlogs_unreadable_offline(deplo
                                "mysqlbinlog /var/lib/mysql/$f 2>/dev/null "
                                "| grep -q 'The rest of the binlog is encrypted' || n=$((n+1)); done; echo $n")
     assert offline.stdout.strip() == "0"  # every binlog file encrypted at rest
+
+
+def test_application_accounts_hold_only_their_privileges_and_removed_ones_are_dropped(deployed: Deploys,
+                                                                                       lab: Lab) -> None:
+    service, primary = _mysql_primary(lab)
+    svc = lab.region.services[service]
+    for db, spec in svc.databases.items():  # type: ignore[union-attr]
+        sql = f"SELECT Host FROM mysql.user WHERE User='{spec.user}'"
+        hosts = lab.run(primary, f"mariadb -NBe \"{sql}\"").stdout.split()
+        assert hosts, f"no account {spec.user}"
+        for h in hosts:
+            grants = lab.run(primary, f"mariadb -NBe \"SHOW GRANTS FOR '{spec.user}'@'{h}'\"").stdout
+            on_db = next(line for line in grants.splitlines() if f"ON `{db}`.*" in line)
+            got = {p.strip() for p in on_db.split(" ON ")[0].removeprefix("GRANT ").split(",")}
+            assert got == set(spec.privileges), (spec.user, h, on_db)
+            assert "ALL PRIVILEGES" not in grants and "WITH GRANT OPTION" not in grants
+    # an account hcops made that the model no longer declares, and one a DBA made by hand
+    lab.run(primary, "mariadb -e \"CREATE USER 'gone_app'@'10.231.2.%' IDENTIFIED VIA unix_socket; "
+                     "INSERT INTO hcops_meta.accounts (user, host) VALUES ('gone_app', '10.231.2.%'); "
+                     "CREATE USER 'dba_hand'@'localhost' IDENTIFIED VIA unix_socket\"")
+    try:
+        result, lines = deploy_lab(lab, tags="mysql", limit=primary)
+        assert result.exit_code() == 0, "\n".join(lines[-40:])
+        users = lab.run(primary, "mariadb -NBe \"SELECT CONCAT(User, '@', Host) FROM mysql.user\"").stdout.split()
+        assert "gone_app@10.231.2.%" not in users
+        assert "dba_hand@localhost" in users  # never dropped: hcops did not make it ...
+        assert any("dba_hand@localhost" in line and "review it" in line for line in lines)  # ... but named
+        tracked = lab.run(primary, "mariadb -NBe 'SELECT COUNT(*) FROM hcops_meta.accounts "
+                                   "WHERE user=\"gone_app\"'").stdout.strip()
+        assert tracked == "0"
+    finally:
+        lab.run(primary, "mariadb -e \"DROP USER IF EXISTS 'dba_hand'@'localhost', 'gone_app'@'10.231.2.%'; "
+                         "DELETE FROM hcops_meta.accounts WHERE user='gone_app'\"", check=False)
 
 
 # ---------------------------------------------------------------- defect 8: certificate change, no request lost

@@ -4,6 +4,9 @@
 Idempotent: the password is compared by hash, privileges by parsing SHOW GRANTS, so a rerun with
 the same model reports no change. Check mode reports what would change without changing it.
 
+Every account it creates is recorded in `hcops_meta.accounts` (replicated like the account), so
+`hcops_mariadb_prune` can drop the ones the model no longer declares and leave hand-made ones.
+
 The password never reaches the server in clear: the module computes its mysql_native_password
 hash on the host and sends `IDENTIFIED BY PASSWORD '<hash>'`, so the binary log (replicated, kept
 for days) and the audit log hold the hash at most, and the binlog itself is encrypted at rest.
@@ -15,7 +18,7 @@ import hashlib
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.hcops_mariadb import SqlError, quote, run
+from ansible.module_utils.hcops_mariadb import TRACK_SCHEMA, SqlError, is_tracked, quote, run
 
 DOCUMENTATION = r"""
 module: hcops_mariadb_user
@@ -107,10 +110,14 @@ def main() -> None:
         pw = quote(native_hash(p["password"] or ""))
         rows = run(f"SELECT authentication_string = {pw} AS pw_ok, ssl_type FROM mysql.user "  # noqa: S608
                    f"WHERE User={quote(p['name'])} AND Host={quote(p['host'])}")
+        tracked = is_tracked(p["name"], p["host"])
+        where = f"user={quote(p['name'])} AND host={quote(p['host'])}"
         if p["state"] == "absent":
             if rows:
                 actions.append("drop")
                 statements.append(f"DROP USER {account}")
+            if tracked:
+                statements.append(f"DELETE FROM hcops_meta.accounts WHERE {where}")  # noqa: S608
         else:
             tls = "REQUIRE SSL" if p["require_ssl"] else "REQUIRE NONE"
             if not rows:
@@ -131,11 +138,16 @@ def main() -> None:
                     statements.append(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}")
                 for obj, privs in sorted(want.items()):
                     statements.append(f"GRANT {', '.join(sorted(privs))} ON {obj} TO {account}")
+            if not tracked:
+                actions.append("track")
+                statements += [*TRACK_SCHEMA, "INSERT IGNORE INTO hcops_meta.accounts (user, host) VALUES "  # noqa: S608
+                               f"({quote(p['name'])}, {quote(p['host'])})"]
         if statements and not module.check_mode:
             run(";\n".join(statements) + ";", log_bin=p["log_bin"])
     except SqlError as exc:
         module.fail_json(msg=f"account {p['name']}@{p['host']}: {exc}")
-    module.exit_json(changed=bool(actions), actions=actions, user=p["name"], host=p["host"])
+    module.exit_json(changed=bool(actions), actions=actions, user=p["name"], host=p["host"],
+                     account=f"{p['name']}@{p['host']}")
 
 
 if __name__ == "__main__":

@@ -37,3 +37,23 @@ def run(sql: str, log_bin: bool = True) -> list[dict[str, str]]:
         return []
     header = lines[0].split("\t")
     return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:]]
+
+
+# The accounts hcops created, so that one the model drops can be told from one a DBA made by hand.
+TRACK_SCHEMA = (
+    "CREATE DATABASE IF NOT EXISTS hcops_meta",
+    "CREATE TABLE IF NOT EXISTS hcops_meta.accounts (user VARCHAR(128) NOT NULL, host VARCHAR(255) NOT NULL, "
+    "PRIMARY KEY (user, host)) ENGINE=InnoDB",
+)
+
+
+def tracked_accounts() -> set[tuple[str, str]]:
+    exists = run("SELECT COUNT(*) AS n FROM information_schema.tables "
+                 "WHERE table_schema='hcops_meta' AND table_name='accounts'")
+    if not exists or exists[0]["n"] == "0":
+        return set()
+    return {(r["user"], r["host"]) for r in run("SELECT user, host FROM hcops_meta.accounts")}
+
+
+def is_tracked(user: str, host: str) -> bool:
+    return (user, host) in tracked_accounts()
