@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from dr.backup import engine, verify
-from dr.drills.context import region_of, run_context
+from dr.drills.context import dedicated_line, region_of, run_context
 from infra.lab import control
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -37,26 +38,43 @@ def offsite_policy(region: Region) -> str:
                      "add one under backup_policies (see inventories/lab)")
 
 
-def backup_through_outage(outage_s: float = 10, configuration: Config = None) -> dict[str, Any]:
+FAULTS = ("object-store", "line")
+
+
+def _fault(region: Region, fault: str) -> tuple[Callable[[], object], Callable[[], object], str]:
+    """(break it, mend it, what it is) for a fault the backup must ride out."""
+    if fault == "object-store":
+        return (lambda: control.stop_object_store(region), lambda: control.start_object_store(region),
+                "object store")
+    if fault == "line":  # the backup host's offsite upload crosses the line to the cloud's endpoint
+        line = dedicated_line(region)
+        return lambda: control.cut_link(region, line), lambda: control.restore_link(region, line), line
+    raise HcopsError(f"fault {fault!r} is not one a backup drill knows", f"use one of: {', '.join(FAULTS)}")
+
+
+def backup_through_outage(outage_s: float = 10, fault: str = "object-store",
+                          configuration: Config = None) -> dict[str, Any]:
+    """A full offsite backup while `fault` (the S3 endpoint stopped, or the line cut) lasts outage_s."""
     region = region_of(configuration)
     policy = offsite_policy(region)
+    breaks, mends, what = _fault(region, fault)
     times: dict[str, float] = {}
     stopped = threading.Event()
 
     def restart_later() -> None:
         threading.Event().wait(float(outage_s))
-        control.start_object_store(region)
+        mends()
         times["restarted"] = time.time()
-        _mark(region, "object store started again")
+        _mark(region, f"{what} back")
 
     restarter = threading.Thread(target=restart_later, daemon=True)
 
     def progress(label: str, _n: int, _total: int | None) -> None:
         if not stopped.is_set() and label.endswith("(read)"):
             stopped.set()
-            control.stop_object_store(region)
+            breaks()
             times["stopped"] = time.time()
-            _mark(region, "object store stopped")
+            _mark(region, f"{what} {'cut' if fault == 'line' else 'stopped'}")
             restarter.start()
 
     started = time.time()
@@ -78,7 +96,7 @@ def backup_through_outage(outage_s: float = 10, configuration: Config = None) ->
     finally:
         ctx.catalog.close()
     found = {
-        "policy": policy, "backup_id": result.backup_id, "state": entry.state, "runs": runs,
+        "policy": policy, "fault": fault, "backup_id": result.backup_id, "state": entry.state, "runs": runs,
         "outage_planned_s": float(outage_s), "stopped_during_backup": "stopped" in times,
         "outage_s": round(times["restarted"] - times["stopped"], 3) if "restarted" in times else None,
         "good_after_restart_s": round(good_at - times["restarted"], 3) if "restarted" in times else None,

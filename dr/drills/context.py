@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from inventories.errors import HcopsError
 from inventories.loader import load_region
 from inventories.model import Region
+from inventories.schema import Link
 
 
 @lru_cache(maxsize=8)
@@ -26,6 +28,14 @@ def _load(region_arg: str) -> Region:
 def region_of(configuration: dict[str, Any] | None) -> Region:
     arg = (configuration or {}).get("hcops_region") or os.environ.get("HCOPS_REGION") or "lab"
     return _load(str(arg))
+
+
+def dedicated_line(region: Region) -> str:
+    """The region's dedicated line: what the link-cut drill and the backup line fault cut."""
+    for name, link in region.spec.links.items():
+        if isinstance(link, Link) and link.kind == "dedicated_line":
+            return name
+    raise HcopsError(f"region {region.name} has no dedicated line", "add one under links:")
 
 
 @dataclass

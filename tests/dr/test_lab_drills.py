@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,68 @@ def test_failover_by_hand_switchover_and_back(ready: Lab, cli: Any) -> None:
     assert back.code == 0, back.stderr
     assert ready.run("db1", "test ! -e /etc/mysql/mariadb.conf.d/99-hcops-fence.cnf", check=False).returncode == 0
     assert ready.run("db2", "test -e /etc/mysql/mariadb.conf.d/99-hcops-fence.cnf", check=False).returncode == 0
+
+
+def test_a_backup_while_the_primary_switches_over_is_good_or_plainly_failed(ready: Lab, cli: Any) -> None:
+    """The backup issue's "a backup while the primary fails over": a full backup reads the replica
+    while that replica is promoted. Whatever the backup's end, it is never falsely good: a good
+    one restores with the canary's rows, a failed one says why, and the next run completes."""
+    import sys
+    import threading
+
+    from dr.backup import engine, verify
+    from dr.drills.backup_actions import offsite_policy
+
+    region = ready.region
+    policy = offsite_policy(region)
+    hcops_bin = str(Path(sys.executable).parent / "hcops")
+    switch: dict[str, Any] = {}
+
+    def progress(label: str, _n: int, _total: int | None) -> None:
+        if "thread" not in switch and label.endswith("(read)"):
+            switch["thread"] = threading.Thread(target=lambda: switch.update(res=subprocess.run(
+                [hcops_bin, "-o", "json", "failover", "db", "--region", ready.region_arg, "--yes"],
+                capture_output=True, text=True, timeout=240, check=False)), daemon=True)
+            switch["thread"].start()
+
+    from inventories.errors import HcopsError
+
+    t0 = time.time()
+    try:
+        out, refused = engine.run_policy(region, policy, "full", engine.Overrides(), progress=progress), ""
+    except HcopsError as exc:  # refused outright (no healthy host to read): plainly failed too
+        out, refused = None, exc.message
+    assert "thread" in switch, "the backup never started reading"
+    switch["thread"].join(250)
+    res = switch["res"]
+    try:
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["new_primary"] == "db2"
+        ctx = engine.context(region, policy, engine.Overrides(), offsite=False)
+        try:
+            if out is None:
+                assert refused
+                newer = [e for e in ctx.catalog.entries(policy) if e.started.timestamp() >= t0 - 1]
+                assert all(e.state != "good" for e in newer), [(e.id, e.state) for e in newer]
+                during = {"state": "refused", "error": refused}
+            else:
+                r = out.results[-1]
+                state = ctx.catalog.get(r.backup_id).state
+                if r.state == "good":
+                    checked = verify.verify(ctx.key, ctx.local, ctx.catalog, r.backup_id,
+                                            canary_sql=engine.CANARY_SQL)
+                    assert checked.ok and state == "good", checked.problems
+                else:
+                    assert r.error and state != "good", (r.state, state, r.error)
+                during = {"state": r.state, "error": r.error, "host": out.host}
+        finally:
+            ctx.catalog.close()
+        again = engine.run_policy(region, policy, "full", engine.Overrides())
+        assert again.results[-1].state == "good", again.results[-1].error  # the next run completes
+        print(json.dumps({"during_switchover": during, "next": again.results[-1].backup_id}))
+    finally:
+        back = cli("-o", "json", "failover", "db", "--region", ready.region_arg, "--to", "db1", "--yes")
+        assert back.code == 0, back.stderr
 
 
 def test_db_switchover_is_lossless(ready: Lab, cli: Any) -> None:
