@@ -39,15 +39,25 @@ class RejoinResult:
         return self.__dict__.copy()
 
 
-def _replica_healthy(region: Region, svc: Any, host: str, timeout: float = 15) -> tuple[bool, str]:
+SETTLE_S = 3.0  # an IO thread shows Yes for a moment before the primary refuses its position (1236)
+
+
+def _replica_healthy(region: Region, svc: Any, host: str, timeout: float = 20) -> tuple[bool, str]:
+    """Both threads running without an error for SETTLE_S in a row (a first Yes/Yes is not proof:
+    seen on the lab, a diverged server was taken for a replica and the refusal came a moment later)."""
     deadline = time.monotonic() + timeout
+    since: float | None = None
     while True:
         st = observe_host(region, svc, host)
         r = st.replica
         if r.get("Last_IO_Errno", "0") not in ("0", "") or r.get("Last_SQL_Errno", "0") not in ("0", ""):
             return False, r.get("Last_IO_Error") or r.get("Last_SQL_Error") or "replication error"
         if r.get("Slave_IO_Running") == "Yes" and r.get("Slave_SQL_Running") == "Yes":
-            return True, "replicating"
+            since = since or time.monotonic()
+            if time.monotonic() - since >= SETTLE_S:
+                return True, "replicating"
+        else:
+            since = None
         if time.monotonic() > deadline:
             return False, f"IO {r.get('Slave_IO_Running')}, SQL {r.get('Slave_SQL_Running')} after {timeout:.0f} s"
         time.sleep(0.3)
@@ -58,7 +68,17 @@ def reseed(region: Region, svc: Any, host: str, primary: str) -> str:
     if dump.returncode != 0:
         raise HcopsError(f"dump of {primary} failed: {dump.stderr.strip()[-300:]}", f"check MariaDB on {primary}")
     sql(region, host, "STOP SLAVE;\nRESET SLAVE ALL;\nRESET MASTER;\nSET GLOBAL gtid_slave_pos='';\n")
-    load = remote(region, host, "mariadb", timeout=600, stdin=dump.stdout)
+    # the copy replaces this server's data: what only it had (the diverged rows, a database the
+    # primary lacks) goes first, or the dump's CREATE ... IF NOT EXISTS would keep it beside the copy
+    rows = sql(region, host, "SELECT schema_name AS n FROM information_schema.schemata WHERE schema_name "
+                             "NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys');\n")
+    own = [r["n"] for r in (rows[-1] if rows else [])]
+    if own:
+        sql(region, host, "SET SESSION sql_log_bin=0;\n" + "".join(
+            f"DROP DATABASE `{d.replace('`', '``')}`;\n" for d in own), timeout=120)
+    # the copy is not this server's history: loaded outside its binlog, or its own GTIDs for every
+    # row would make it diverge again from the primary it is about to follow
+    load = remote(region, host, "mariadb", timeout=600, stdin="SET SESSION sql_log_bin=0;\n" + dump.stdout)
     if load.returncode != 0:
         raise HcopsError(f"loading the copy of {primary} into {host} failed: {load.stderr.strip()[-300:]}",
                          f"check MariaDB on {host}")

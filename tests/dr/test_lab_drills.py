@@ -135,6 +135,42 @@ def test_a_backup_while_the_primary_switches_over_is_good_or_plainly_failed(read
         assert back.code == 0, back.stderr
 
 
+def test_rejoin_reseeds_a_former_primary_whose_history_diverged(ready: Lab, cli: Any) -> None:
+    """A former primary holding a transaction the new primary never had (what a primary lost
+    mid-write can keep) cannot simply replicate: rejoin sees the GTIDs diverge and re-seeds it
+    from the primary; afterwards it replicates, the stray row is gone, and the switch back works."""
+    region = ready.region_arg
+    there = cli("-o", "json", "failover", "db", "--region", region, "--yes")
+    assert there.code == 0, there.stderr
+    assert json.loads(there.stdout)["new_primary"] == "db2"
+    try:
+        # root writes despite read_only: a transaction only db1's binlog has (no app could write it)
+        ready.run("db1", "mariadb -e 'STOP SLAVE; CREATE TABLE IF NOT EXISTS canary.stray (i INT PRIMARY KEY) "
+                         "ENGINE=InnoDB; REPLACE INTO canary.stray VALUES (1)'")
+        res = cli("-o", "json", "failover", "rejoin", "db1", "--region", region)
+        assert res.code == 0, res.stderr
+        r = json.loads(res.stdout)
+        # found by the GTIDs (db1's ahead of the primary) or, once the primary's canary writes have
+        # passed db1's sequence number, by the primary refusing it (error 1236): both re-seed
+        assert r["reseeded"] and ("never had" in r["reason"] or "1236" in r["reason"]), r
+        st = json.loads(cli("-o", "json", "failover", "status", "--region", region).stdout)["servers"]
+        assert st["db1"]["replica"]["Slave_SQL_Running"] == "Yes" and not st["db1"]["writable"]
+        stray = ready.run("db1", "mariadb -NBe \"SELECT COUNT(*) FROM information_schema.tables "
+                                 "WHERE table_schema='canary' AND table_name='stray'\"").stdout.strip()
+        assert stray == "0"  # the copy is the primary's, not db1's own
+        print(json.dumps({"rejoin": {k: r[k] for k in ("reseeded", "reason")}, "steps": r["steps"]}))
+    finally:
+        def caught_up() -> bool:  # a fresh copy starts behind; the switch back refuses lag over max_lag_s
+            st = json.loads(cli("-o", "json", "failover", "status", "--region", region).stdout)["servers"]
+            return st["db1"].get("replica", {}).get("Seconds_Behind_Master") == "0"
+
+        deadline = time.monotonic() + 90
+        while not caught_up() and time.monotonic() < deadline:
+            time.sleep(2)
+        back = cli("-o", "json", "failover", "db", "--region", region, "--to", "db1", "--yes")
+        assert back.code == 0, back.stderr
+
+
 def test_db_switchover_is_lossless(ready: Lab, cli: Any) -> None:
     h = _drill(cli, ready, "db-switchover")
     assert h["rpo_lost_writes"] == 0 and h["max_writable"] == 1
