@@ -136,14 +136,14 @@ def test_cli_exit_codes_json_and_drill_annotations(hcops, tmp_path: Path, monkey
     assert "<svg" in page and "drill db-failover" in page and "http://" not in page.replace(
         'xmlns="http://www.w3.org/2000/svg"', "")
     chromium = shutil.which("chromium")
-    if chromium:  # the screenshot is what a person sees; the PNG is kept for a look
-        png = tmp_path / "report.png"
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync", "--no-first-run",
-                        f"--user-data-dir={tmp_path / 'chrome'}", f"--screenshot={png}", "--window-size=1280,1600",
-                        f"file://{tmp_path / 'report.html'}"], check=True, capture_output=True, timeout=120)
-        assert png.stat().st_size > 20_000
-        shutil.copy(png, Path("/tmp/hcops-availability-report.png"))
+    assert chromium, "chromium comes with ./run (deps/apt.txt): the screenshot is what a person sees"
+    png = tmp_path / "report.png"  # kept for a look
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'chrome'}", f"--screenshot={png}", "--window-size=1280,1600",
+                    f"file://{tmp_path / 'report.html'}"], check=True, capture_output=True, timeout=120)
+    assert png.stat().st_size > 20_000
+    shutil.copy(png, Path("/tmp/hcops-availability-report.png"))
 
 
 def test_bad_input_is_refused_clearly(hcops, tmp_path: Path) -> None:
