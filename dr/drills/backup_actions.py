@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from dr.backup import engine, verify
@@ -41,14 +42,24 @@ def offsite_policy(region: Region) -> str:
 FAULTS = ("object-store", "line")
 
 
-def _fault(region: Region, fault: str) -> tuple[Callable[[], object], Callable[[], object], str]:
-    """(break it, mend it, what it is) for a fault the backup must ride out."""
+@dataclass(frozen=True)
+class Fault:
+    """A fault a backup must ride out: how to cause and mend it, and the journal marks for both."""
+
+    breaks: Callable[[], object]
+    mends: Callable[[], object]
+    broken: str
+    mended: str
+
+
+def _fault(region: Region, fault: str) -> Fault:
     if fault == "object-store":
-        return (lambda: control.stop_object_store(region), lambda: control.start_object_store(region),
-                "object store")
+        return Fault(lambda: control.stop_object_store(region), lambda: control.start_object_store(region),
+                     "object store stopped", "object store started again")
     if fault == "line":  # the backup host's offsite upload crosses the line to the cloud's endpoint
         line = dedicated_line(region)
-        return lambda: control.cut_link(region, line), lambda: control.restore_link(region, line), line
+        return Fault(lambda: control.cut_link(region, line), lambda: control.restore_link(region, line),
+                     f"{line} cut", f"{line} restored")
     raise HcopsError(f"fault {fault!r} is not one a backup drill knows", f"use one of: {', '.join(FAULTS)}")
 
 
@@ -57,24 +68,24 @@ def backup_through_outage(outage_s: float = 10, fault: str = "object-store",
     """A full offsite backup while `fault` (the S3 endpoint stopped, or the line cut) lasts outage_s."""
     region = region_of(configuration)
     policy = offsite_policy(region)
-    breaks, mends, what = _fault(region, fault)
+    f = _fault(region, fault)
     times: dict[str, float] = {}
     stopped = threading.Event()
 
     def restart_later() -> None:
         threading.Event().wait(float(outage_s))
-        mends()
+        f.mends()
         times["restarted"] = time.time()
-        _mark(region, f"{what} back")
+        _mark(region, f.mended)
 
     restarter = threading.Thread(target=restart_later, daemon=True)
 
     def progress(label: str, _n: int, _total: int | None) -> None:
         if not stopped.is_set() and label.endswith("(read)"):
             stopped.set()
-            breaks()
+            f.breaks()
             times["stopped"] = time.time()
-            _mark(region, f"{what} {'cut' if fault == 'line' else 'stopped'}")
+            _mark(region, f.broken)
             restarter.start()
 
     started = time.time()

@@ -297,9 +297,12 @@ def tunnel(ctx: Context, item: CheckItem, host: Any) -> Outcome:
             problems.append("no WireGuard handshake with the peer")
         elif age > 300:
             problems.append(f"last WireGuard handshake {age} s ago (more than 300 s)")
-        inside = [f"{peer_inner}:{admin}"]
+        # the declared tunnel_ports reach the peer (a listener answers, or its host refuses: errno
+        # 111, the packet got through); the admin port inside the tunnel is not declared: dropped
+        inside = [f"{peer_inner}:{p}" for p in svc.tunnel_ports]
+        shut = [] if admin in svc.tunnel_ports else [f"{peer_inner}:{admin}"]
     else:
-        inside = []
+        inside, shut = [], []
     # the far site in clear: its hosts' service ports and the peer's admin port must be refused
     direct = [f"{peer_direct}:{admin}"]
     for name, s in region.services.items():
@@ -307,20 +310,26 @@ def tunnel(ctx: Context, item: CheckItem, host: Any) -> Outcome:
             if region.hosts[h].site_name == far and s.kind not in ("collector",):
                 direct.append(f"{region.service_address(name, h)}:{region.service_ports(name)[0]}")
     direct = sorted(set(direct))[:6]
-    _, out, _ = _run(host, TCP_PROBE + " ".join(inside + direct))
+    _, out, _ = _run(host, TCP_PROBE + " ".join(inside + shut + direct))
     answers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     ev["through_tunnel"] = {a: answers.get(a, "no answer") for a in inside}
+    ev["undeclared_in_tunnel"] = {a: answers.get(a, "no answer") for a in shut}
     ev["in_clear"] = {a: answers.get(a, "no answer") for a in direct}
     for a in inside:
-        if answers.get(a) != "open":
+        if answers.get(a) not in ("open", "blocked 111"):
             problems.append(f"peer {svc.peer} not reachable through the tunnel at {a} "
                             f"({answers.get(a, 'no answer')})")
+    for a in shut:
+        if answers.get(a) in ("open", "blocked 111"):
+            problems.append(f"undeclared port {a} reachable inside the tunnel (only tunnel_ports "
+                            f"{', '.join(map(str, svc.tunnel_ports))} should be)")
     leaks = [a for a in direct if answers.get(a) == "open"]
     if leaks:
         problems.append(f"site {far} reachable in clear, outside the tunnel: {', '.join(leaks)}")
     if problems:
         return Outcome(False, "; ".join(problems), ev)
-    return Outcome(True, f"peer reached through the tunnel; {len(direct)} far address(es) refused in clear", ev)
+    return Outcome(True, f"peer reached through the tunnel on {', '.join(map(str, svc.tunnel_ports))} and on "
+                         f"nothing else tried; {len(direct)} far address(es) refused in clear", ev)
 
 
 # ------------------------------------------------------------------ BAK

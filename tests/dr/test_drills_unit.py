@@ -159,7 +159,10 @@ def test_backup_faults_are_named_and_an_unknown_one_is_refused() -> None:
 
     region = load_region("lab")
     assert dedicated_line(region) == "dedicated-line"
-    assert backup_actions._fault(region, "line")[2] == "dedicated-line"
+    assert (backup_actions._fault(region, "line").broken, backup_actions._fault(region, "line").mended) == (
+        "dedicated-line cut", "dedicated-line restored")
+    # the object-store-outage drill's journal marks stay what its test and report read
+    assert backup_actions._fault(region, "object-store").mended == "object store started again"
     with pytest.raises(HcopsError, match="not one a backup drill knows") as bad:
         backup_actions._fault(region, "power")
     assert bad.value.hint == "use one of: object-store, line"

@@ -82,14 +82,18 @@ def test_tunnel_leak_and_missing_handshake(lab) -> None:  # type: ignore[no-unty
     ctx = Context(lab)
     it = item(lab, "TUN-frontline")
 
-    def host(handshake: int, clear: str) -> FakeHost:
+    def host(handshake: int, clear: str, ssh_inside: str = "blocked None") -> FakeHost:
         def probe_answer() -> str:
-            return "\n".join(["10.231.250.1:22 open"] + [f"{a} {clear}" for a in (
+            return "\n".join(["10.231.250.1:443 blocked 111", "10.231.250.1:8080 open",
+                              f"10.231.250.1:22 {ssh_inside}"] + [f"{a} {clear}" for a in (
                 "10.231.2.10:22", "10.231.2.10:443", "10.231.2.10:8080", "10.231.2.11:443", "10.231.2.11:8080",
                 "10.231.2.12:3306")])
         return FakeHost({"wg show wg0 latest-handshakes": f"PEERKEY\t{handshake}\n", "python3 -c": probe_answer()})
 
     assert tunnel(ctx, it, host(int(time.time()) - 20, "blocked 111")).passed
+    # SSH is not one of the lab's tunnel_ports (443, 8080): reaching it inside the tunnel fails the item
+    open_ssh = tunnel(ctx, it, host(int(time.time()) - 20, "blocked 111", ssh_inside="open"))
+    assert not open_ssh.passed and "undeclared port 10.231.250.1:22 reachable inside the tunnel" in open_ssh.reason
     leak = tunnel(ctx, it, host(int(time.time()) - 20, "open"))
     assert not leak.passed and "site cloud reachable in clear, outside the tunnel: 10.231.2.10:22" in leak.reason
     stale = tunnel(ctx, it, host(0, "blocked 111"))
