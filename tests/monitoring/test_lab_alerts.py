@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,4 @@ def test_a_stopped_service_pages_the_receiver_and_its_recovery_follows(lab: Lab,
 
 
 def _at(alert: dict) -> float:  # type: ignore[type-arg]
-    from datetime import datetime
-
     return datetime.fromisoformat(alert["received_at"]).timestamp()

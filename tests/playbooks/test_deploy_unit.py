@@ -165,3 +165,18 @@ def test_check_mode_lookups_create_nothing_on_the_controller(tmp_path: Path, mon
     before = crt.read_bytes()
     assert tls.run(["mysql-db1"], check, sans=["10.0.0.6"])[0]["cert"] == NOT_ISSUED
     assert crt.read_bytes() == before
+
+
+def test_mariadb_prune_module_reads_its_keep_list_and_refuses_a_bad_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ansible.module_utils as mu
+
+    utils = _load(REPO / "playbooks" / "roles" / "mariadb_modules" / "module_utils" / "hcops_mariadb.py",
+                  "ansible.module_utils.hcops_mariadb")
+    monkeypatch.setattr(mu, "hcops_mariadb", utils, raising=False)
+    mod = _load(REPO / "playbooks" / "roles" / "mariadb_modules" / "library" / "hcops_mariadb_prune.py",
+                "hcops_mariadb_prune")
+    assert mod.parse_keep(["canary@10.231.2.0/255.255.255.0", "zbx_monitor@localhost"]) == {
+        ("canary", "10.231.2.0/255.255.255.0"), ("zbx_monitor", "localhost")}
+    for bad in ("canary", "@localhost", "canary@"):
+        with pytest.raises(ValueError, match="every entry must be user@host"):
+            mod.parse_keep(["repl@10.0.0.1", bad])

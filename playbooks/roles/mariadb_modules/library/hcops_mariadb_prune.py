@@ -22,15 +22,24 @@ options:
 SYSTEM = {"root", "mysql", "mariadb.sys", "PUBLIC", ""}
 
 
+def parse_keep(entries: list[str]) -> set[tuple[str, str]]:
+    """`user@host` strings as (user, host); the host part may itself hold no `@`, the user may."""
+    bad = [a for a in entries if "@" not in a or not a.rsplit("@", 1)[0] or not a.rsplit("@", 1)[1]]
+    if bad:
+        raise ValueError(f"keep: every entry must be user@host, not {', '.join(map(repr, bad))}")
+    return {(u, h) for u, h in (a.rsplit("@", 1) for a in entries)}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={"keep": {"type": "list", "elements": "str", "required": True},
                        "log_bin": {"type": "bool", "default": True}},
         supports_check_mode=True,
     )
-    keep = {tuple(a.rsplit("@", 1)) for a in module.params["keep"] if "@" in a}
-    if len(keep) != len(module.params["keep"]):
-        module.fail_json(msg="keep: every entry must be user@host")
+    try:
+        keep = parse_keep(module.params["keep"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     try:
         tracked = tracked_accounts()
         drop = sorted(tracked - keep)
