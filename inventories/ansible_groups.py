@@ -12,7 +12,7 @@ from typing import Any
 
 from infra.state import RegionOutputs
 from inventories.describe import summary
-from inventories.model import Region
+from inventories.model import ZABBIX_PROXY_PORT, Region
 from inventories.probes import probe_targets, prober
 from inventories.schema import Collector, MySQL
 
@@ -83,6 +83,7 @@ def build(region: Region, outputs: RegionOutputs | None = None,
         }
         if name in region.mysql_server_ids:
             inv.hostvars[name]["hcops_mysql_server_id"] = region.mysql_server_ids[name]
+    _zabbix_proxies(region, inv)
     for svc_name, svc in region.services.items():
         if isinstance(svc, MySQL):
             inv.add("mysql_primary", current[svc_name])
@@ -110,6 +111,20 @@ def build(region: Region, outputs: RegionOutputs | None = None,
         all_vars.update(_connection_vars(outputs))
     inv.group_vars["all"] = all_vars
     return inv
+
+
+def _zabbix_proxies(region: Region, inv: AnsibleInventory) -> None:
+    """Remote sites: the proxy host's settings, and every agent of the site pointed at it."""
+    for proxy in region.zabbix_proxies.values():
+        inv.add("zabbix_proxy", proxy.host)
+        inv.hostvars[proxy.host]["hcops_zabbix_proxy"] = {
+            "name": proxy.name, "site": proxy.site, "psk_identity": proxy.psk_identity,
+            "psk_secret": proxy.psk_secret, "offline_buffer_h": proxy.spec.offline_buffer_h,
+            "config_frequency_s": proxy.spec.config_frequency_s,
+            "agent_networks": [str(n.cidr) for n in region.sites[proxy.site].networks.values()]}
+        for host in region.sites[proxy.site].hosts:
+            inv.hostvars[host]["hcops_zabbix_via"] = {"name": proxy.name, "address": str(proxy.address),
+                                                      "port": ZABBIX_PROXY_PORT}
 
 
 def _connection_vars(outputs: RegionOutputs) -> dict[str, Any]:

@@ -19,7 +19,7 @@ INTERNET = IPv4Network("0.0.0.0/0")
 
 def check(region: Region) -> list[Finding]:
     out: list[Finding] = []
-    for fn in (_hosts, _networks, _links, _services, _rules, _admin, _backups, _slos, _equipment, _oncall):
+    for fn in (_hosts, _networks, _links, _services, _rules, _admin, _backups, _slos, _equipment, _oncall, _proxies):
         out.extend(fn(region))
     return out
 
@@ -431,3 +431,21 @@ def _oncall(region: Region) -> Iterator[Finding]:
     if oncall.groups and not oncall.escalation:
         yield (("oncall", "escalation"), "on-call groups are declared but nobody is paged",
                "add an escalation step: [{after_minutes: 0, notify: [GROUP]}]")
+
+
+def _proxies(region: Region) -> Iterator[Finding]:
+    servers = {svc.server for svc in region.services.values() if isinstance(svc, Zabbix)}
+    for site_name, site in region.sites.items():
+        proxy = site.monitoring_proxy
+        if proxy is None:
+            continue
+        path: PathKey = ("sites", site_name, "monitoring_proxy")
+        if proxy.host not in site.hosts:
+            yield (path + ("host",), f"host {proxy.host!r} is not a host of site {site_name!r}",
+                   f"a site's proxy runs on the site itself: use one of {', '.join(site.hosts) or '(no hosts)'}")
+        if not servers:
+            yield (path, "a Zabbix proxy needs the region's Zabbix server, and no zabbix service is declared",
+                   "declare a `kind: zabbix` service, or remove monitoring_proxy")
+        elif any(region.hosts[s].site_name == site_name for s in servers if s in region.hosts):
+            yield (path, f"site {site_name!r} holds the Zabbix server: its hosts need no proxy",
+                   "remove monitoring_proxy from this site; proxies are for sites behind a line")

@@ -18,6 +18,7 @@ from inventories.schema import (
     Collector,
     Host,
     Link,
+    MonitoringProxy,
     MySQL,
     Network,
     Nginx,
@@ -34,6 +35,8 @@ LOG_PORT = 6514
 """Syslog over TLS (RFC 5425): the region's log host takes auth, sudo and audit records on it."""
 NTP_PORT = 123
 """The region's time source serves NTP (udp) to the region's networks."""
+ZABBIX_PROXY_PORT = 10051
+"""A remote site's Zabbix proxy takes its agents' active checks on it (the server's port)."""
 
 # The port(s) each kind of service listens on, used for security rules and monitoring.
 DB_KINDS = frozenset({"mysql", "oracle"})
@@ -91,6 +94,22 @@ def service_ports(svc: Service) -> list[int]:
     if isinstance(svc, Pacs):
         return [svc.port, svc.dicom_port]
     return [svc.port]
+
+
+@dataclass(frozen=True)
+class ProxyRef:
+    """A remote site's Zabbix proxy: the names the zabbix_proxy role and the sync must agree on."""
+
+    site: str
+    host: str
+    spec: MonitoringProxy
+    name: str
+    """the proxy's name in Zabbix and its `Hostname=`"""
+    psk_identity: str
+    psk_secret: str
+    """name of its pre-shared key in the region's secret store"""
+    address: IPv4Address
+    """where the site's agents reach it (the proxy host's management address)"""
 
 
 class Region:
@@ -178,10 +197,30 @@ class Region:
     def host_services(self, host: str) -> list[str]:
         return [name for name, svc in self.spec.services.items() if host in service_hosts(svc)]
 
+    @cached_property
+    def zabbix_proxies(self) -> dict[str, ProxyRef]:
+        """Site -> its Zabbix proxy, for the sites the model marks remote (`monitoring_proxy`)."""
+        out = {}
+        for site_name, site in self.spec.sites.items():
+            proxy = site.monitoring_proxy
+            if proxy is not None and proxy.host in site.hosts:
+                out[site_name] = ProxyRef(site_name, proxy.host, proxy, f"hcops-{self.name}-{site_name}",
+                                          f"hcops-proxy-{site_name}", f"zabbix-psk-proxy-{site_name}",
+                                          self.hosts[proxy.host].primary_address)
+        return out
+
+    def zabbix_proxy_of(self, host: str) -> ProxyRef | None:
+        """The proxy a host's agent reports to, or None when the server polls it directly."""
+        return self.zabbix_proxies.get(self.hosts[host].site_name)
+
     def baseline_listeners(self, host: str) -> list[tuple[str, int, str]]:
-        """(protocol, port, why) the level-3 baseline opens on a host's primary address: the log
-        host's TLS syslog, the time source's NTP. Acceptance checks declare them beside services."""
+        """(protocol, port, why) the platform opens on a host's primary address beside its services:
+        the log host's TLS syslog, the time source's NTP, a remote site's Zabbix proxy. Acceptance
+        checks declare them beside services."""
         out = []
+        proxy = self.zabbix_proxy_of(host)
+        if proxy is not None and proxy.host == host:
+            out.append(("tcp", ZABBIX_PROXY_PORT, f"Zabbix proxy of site {proxy.site} (agents' active checks)"))
         if self.spec.region.log_host == host:
             out.append(("tcp", LOG_PORT, "log host (syslog over TLS)"))
         if self.spec.region.time_source == host:

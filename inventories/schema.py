@@ -136,6 +136,17 @@ class Equipment(_Strict):
         return len(self.hosts) if self.hosts else (self.quantity or 1)
 
 
+class MonitoringProxy(_Strict):
+    """A remote site's Zabbix proxy: the site's agents report to it, it forwards to the server and
+    keeps what it collected while the line to the server is down."""
+
+    host: Name = Field(description="host of this site that runs the proxy (the collector, usually)")
+    offline_buffer_h: Annotated[int, Field(ge=1, le=720, description=(
+        "hours of data the proxy keeps while it cannot reach the server (ProxyOfflineBuffer)"))] = 24
+    config_frequency_s: Annotated[int, Field(ge=1, le=604800, description=(
+        "how often the proxy fetches its configuration from the server (ConfigFrequency)"))] = 300
+
+
 class Site(_Strict):
     kind: SiteKind
     provider: Provider
@@ -145,6 +156,8 @@ class Site(_Strict):
     hosts: dict[Name, Host] = Field(default_factory=dict)
     existing_router: str | None = Field(
         default=None, description="OpenStack: name of an existing router the site's new networks attach to")
+    monitoring_proxy: MonitoringProxy | None = Field(
+        default=None, description="a remote site: its hosts report to Zabbix through a proxy on this site")
 
 
 class Link(_Strict):

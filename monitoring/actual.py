@@ -35,6 +35,7 @@ from monitoring.objects import (
     State,
     managed_tags,
     owns_group,
+    proxy_prefix,
     sla_prefix,
     tags,
 )
@@ -61,6 +62,8 @@ class Lookups:
     usergroups: dict[str, str] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     mediatypes: dict[str, str] = field(default_factory=dict)
+    proxies: dict[str, str] = field(default_factory=dict)
+    """proxyid -> name of every proxy read (a host's `proxy` field names its proxy)"""
 
 
 def _tag_pairs(items: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
@@ -79,7 +82,8 @@ HOST_QUERY: dict[str, Any] = {
 
 
 def host_from_row(row: dict[str, Any], hcops_groups: set[str] | None = None,
-                  hcops_templates: set[str] | frozenset[str] | None = None) -> Obj:
+                  hcops_templates: set[str] | frozenset[str] | None = None,
+                  proxy_names: dict[str, str] | None = None) -> Obj:
     """A `host.get` row in the form the diff compares: hcops' part in fields, people's in extra."""
     agent = [i for i in row["interfaces"] if i["type"] == "1"]
     main = next((i for i in agent if i["main"] == "1"), agent[0] if agent else None)
@@ -104,6 +108,8 @@ def host_from_row(row: dict[str, Any], hcops_groups: set[str] | None = None,
         "interface.port": main["port"] if main else "",
         "tls_connect": row["tls_connect"],
         "tls_accept": row["tls_accept"],
+        "proxy": "" if row.get("proxy_hostid", "0") == "0" else
+                 (proxy_names or {}).get(row["proxy_hostid"], f"proxyid:{row['proxy_hostid']}"),
     }, id=row["hostid"], extra={
         "interfaceid": main["interfaceid"] if main else None,
         "template_names": {t["host"]: t["templateid"] for t in row["parentTemplates"]},
@@ -172,6 +178,16 @@ class Reader:
         # A group the model names that a person made first is shared: used, never owned.
         self.lookups.shared_groups = self.lookups.foreign.pop("hostgroup", {})
 
+    def proxies(self) -> None:
+        rows = self.client.call("proxy.get", {
+            "output": ["proxyid", "host", "status", "description", "tls_connect", "tls_accept", "proxy_address"],
+            "search": {"host": proxy_prefix(self.region)}, "startSearch": True})
+        self.lookups.proxies = {r["proxyid"]: r["host"] for r in rows}
+        self.sort("proxy", [Obj("proxy", r["host"], {
+            "name": r["host"], "status": r["status"], "description": r["description"],
+            "tls_connect": r["tls_connect"], "tls_accept": r["tls_accept"], "proxy_address": r["proxy_address"],
+        }, id=r["proxyid"]) for r in rows])
+
     def hosts(self) -> None:
         rows = self.client.call("host.get", {**HOST_QUERY, "tags": managed_tags(self.region), "evaltype": 0})
         hcops_groups = self.ledger.names("hostgroup") | set(self.desired.objects["hostgroup"])
@@ -180,7 +196,7 @@ class Reader:
         objs = []
         for row in rows:
             self.host_names[row["hostid"]] = row["host"]
-            obj = host_from_row(row, hcops_groups, hcops_templates)
+            obj = host_from_row(row, hcops_groups, hcops_templates, self.lookups.proxies)
             want = self.desired.objects["host"].get(row["host"])
             if (row["status"] == "1" and want is not None and want.fields["status"] == "0"
                     and not self.enable_disabled):
@@ -420,6 +436,8 @@ def actual_state(client: ZabbixClient, region: str, desired: State, templates: l
         if missing:
             raise HcopsError(f"Zabbix lacks the template(s) {', '.join(repr(m) for m in missing)}",
                              "import them (they ship with Zabbix 6.0: Data collection > Templates > Import)")
+    if reader.wanted("proxy"):
+        reader.proxies()
     reader.hosts()
     reader.httptests()
     for kind, read in (("item", reader.items), ("trigger", reader.triggers)):

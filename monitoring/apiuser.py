@@ -6,7 +6,7 @@ The first apply runs with the token the `zabbix_server` role made for Admin (sec
 
 - role `hcops/<region>/sync`: frontend off, API on in allow-list mode with `SYNC_METHODS`
   (a Super admin *type*, because Zabbix 6.0 lets only that type manage users, user groups,
-  roles, media types and actions, which on-call needs; everything else the API offers is
+  roles, media types, actions and proxies, which on-call and remote sites need; everything else the API offers is
   refused to it: settings, scripts, authentication, ...);
 - user group `hcops/<region>/sync` (frontend access disabled) and user `hcops-<region>-sync`.
 
@@ -32,10 +32,11 @@ TOKEN_DAYS = 30
 RENEW_DAYS = 7
 SYNC_METHODS = (
     "action.*", "alert.get", "event.get", "history.get", "host.*", "hostgroup.*", "hostinterface.*", "httptest.*",
-    "item.*", "maintenance.*", "mediatype.*", "problem.get", "role.*", "service.*", "sla.*", "template.get", "token.*",
-    "trend.get", "trigger.*", "user.*", "usergroup.*",
+    "item.*", "maintenance.*", "mediatype.*", "problem.get", "proxy.*", "role.*", "service.*", "sla.*",
+    "template.get", "token.*", "trend.get", "trigger.*", "user.*", "usergroup.*",
 )
-"""Every API method family `monitoring` calls (user.* for on-call users and checkAuthentication)."""
+"""Every API method family `monitoring` calls (user.* for on-call users and checkAuthentication;
+proxy.* for remote sites' proxies, which Zabbix 6.0 also lets only the Super admin type manage)."""
 
 
 def sync_role(region: str) -> str:

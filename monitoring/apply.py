@@ -48,9 +48,10 @@ HOST_CHUNK = 100
 host with its templates (500 hosts peaked near 370 MB); 100 fit the 128 MB the zabbix_server
 role gives PHP by default with room to spare. HCOPS_ZABBIX_BATCH overrides both."""
 STEP_NAME = "GET /"
-ID_FIELDS = {"hostgroup": "groupids", "host": "hostids", "httptest": "httptestids", "item": "itemids",
-             "trigger": "triggerids", "service": "serviceids", "sla": "slaids", "mediatype": "mediatypeids",
-             "role": "roleids", "usergroup": "usrgrpids", "user": "userids", "action": "actionids"}
+ID_FIELDS = {"hostgroup": "groupids", "proxy": "proxyids", "host": "hostids", "httptest": "httptestids",
+             "item": "itemids", "trigger": "triggerids", "service": "serviceids", "sla": "slaids",
+             "mediatype": "mediatypeids", "role": "roleids", "usergroup": "usrgrpids", "user": "userids",
+             "action": "actionids"}
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Ids:
     """Zabbix ids by hcops key, filled from the actual state and as objects are created."""
 
     groups: dict[str, str] = field(default_factory=dict)
+    proxies: dict[str, str] = field(default_factory=dict)
     hosts: dict[str, str] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)
@@ -109,6 +111,7 @@ class Applier:
         self.ledger = ledger or Ledger(region)
         self.ids = Ids(templates=dict(lookups.templates))
         self.ids.groups = {**lookups.shared_groups, **_ids(actual, "hostgroup")}
+        self.ids.proxies = _ids(actual, "proxy")
         self.ids.hosts = _ids(actual, "host")
         self.ids.services = _ids(actual, "service")
         self.ids.items = _ids(actual, "item")
@@ -142,6 +145,13 @@ class Applier:
             self.store.delete(PSK_SECRET.format(host=host) + "-pending")
         self._new_psks.clear()
 
+    def _proxy_psk(self, ch: Change) -> dict[str, str]:
+        """An active proxy's key: the same secret the zabbix_proxy role writes on the proxy host
+        (created by whichever of deploy and apply runs first)."""
+        assert ch.desired is not None
+        extra = ch.desired.extra
+        return {"tls_psk_identity": extra["psk_identity"], "tls_psk": self.store.get(extra["psk_secret"], "psk")}
+
     # ---- payloads -------------------------------------------------------------------------
     def _interface(self, f: dict[str, Any], interfaceid: str | None) -> dict[str, Any]:
         iface = {"type": 1, "main": 1, "useip": 1, "ip": f["interface.ip"], "dns": "", "port": f["interface.port"]}
@@ -158,8 +168,30 @@ class Applier:
             "macros": [{"macro": m, "value": v} for m, v in f["macros"]],
             "interfaces": [self._interface(f, None)],
             "tls_connect": f["tls_connect"], "tls_accept": f["tls_accept"],
+            "proxy_hostid": self._proxy_id(f["proxy"]),
             **self._psk(ch.key, rotate=False),
         }
+
+    def _proxy_id(self, name: str) -> str:
+        return self.ids.proxies[name] if name else "0"
+
+    def _proxy_create(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None
+        f = ch.desired.fields
+        return {"host": f["name"], "status": f["status"], "description": f["description"],
+                "tls_connect": f["tls_connect"], "tls_accept": f["tls_accept"], "proxy_address": f["proxy_address"],
+                **self._proxy_psk(ch)}
+
+    def _proxy_update(self, ch: Change) -> dict[str, Any]:
+        assert ch.desired is not None and ch.actual is not None
+        f, changed = ch.desired.fields, ch.fields
+        out: dict[str, Any] = {"proxyid": ch.actual.id}
+        for name in ("status", "description", "proxy_address"):
+            if name in changed:
+                out[name] = f[name]
+        if {"tls_connect", "tls_accept"} & changed.keys():
+            out.update(tls_connect=f["tls_connect"], tls_accept=f["tls_accept"], **self._proxy_psk(ch))
+        return out
 
     def _host_update(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None and ch.actual is not None
@@ -168,6 +200,8 @@ class Applier:
         for name in ("name", "status", "description"):
             if name in changed:
                 out[name] = f[name]
+        if "proxy" in changed:
+            out["proxy_hostid"] = self._proxy_id(f["proxy"])
         human: dict[str, Any] = ch.actual.extra.get("human", {})
         if "groups" in changed:
             out["groups"] = [{"groupid": self.ids.groups[g]} for g in f["groups"]] + [
@@ -406,9 +440,9 @@ class Applier:
         return getattr(self, f"_{kind}_{action}")  # type: ignore[no-any-return]
 
     def _remember(self, kind: str, change: Change, new_id: str) -> None:
-        target = {"hostgroup": self.ids.groups, "host": self.ids.hosts, "service": self.ids.services,
-                  "item": self.ids.items, "mediatype": self.ids.mediatypes, "role": self.ids.roles,
-                  "usergroup": self.ids.usergroups}.get(kind)
+        target = {"hostgroup": self.ids.groups, "proxy": self.ids.proxies, "host": self.ids.hosts,
+                  "service": self.ids.services, "item": self.ids.items, "mediatype": self.ids.mediatypes,
+                  "role": self.ids.roles, "usergroup": self.ids.usergroups}.get(kind)
         if target is not None:
             target[change.key] = str(new_id)
         self.ledger.add(kind, str(new_id), change.key)
@@ -419,6 +453,9 @@ class Applier:
         if kind == "hostgroup":
             rows = self.client.call("hostgroup.get", {"output": ["groupid", "name"], "filter": {"name": keys}})
             return {r["name"]: r["groupid"] for r in rows}
+        if kind == "proxy":
+            rows = self.client.call("proxy.get", {"output": ["proxyid", "host"], "filter": {"host": keys}})
+            return {r["host"]: r["proxyid"] for r in rows}
         if kind == "host":
             rows = self.client.call("host.get", {"output": ["hostid", "host"], "filter": {"host": keys},
                                                  "tags": managed_tags(self.region), "evaltype": 0})

@@ -1,9 +1,11 @@
 """What Zabbix should hold for a region, computed from the model alone (no API call).
 
 - host groups: `hcops/<region>`, and `.../site/<site>`, `.../county/<county>`, `.../role/<role>`;
+- proxies: one active proxy per remote site (`sites.<site>.monitoring_proxy`), PSK from the
+  proxy, accepted only from the proxy host's address;
 - hosts: an agent interface at the host's primary (management) address, PSK encryption both
-  ways, templates by role, tags (`managed-by: hcops`, region, site, county, roles, host) and the
-  macros the role templates read;
+  ways, templates by role, tags (`managed-by: hcops`, region, site, county, roles, host), the
+  macros the role templates read, and the site's proxy when the site is remote;
 - web scenarios: one per listener of every public nginx service, at its VIP;
 - services: per SLO a tree platform -> tier -> host; a tier is the SLO's service and what it
   depends on (nginx pools, the canary's database), a host leaf matches problems by the
@@ -61,6 +63,8 @@ MANAGED_MACROS = frozenset({"{$MYSQL.DSN}", "{$NGINX.STUB_STATUS.HOST}", "{$NGIN
 """Macros hcops sets; a host's other macros are people's and are kept."""
 AGENT_PORT = "10050"
 TLS_PSK = "2"  # HOST_ENCRYPTION_PSK, for both tls_connect and tls_accept
+TLS_NONE = "1"  # HOST_ENCRYPTION_NONE: an active proxy's tls_connect (the server never connects to it)
+PROXY_ACTIVE = "5"  # HOST_STATUS_PROXY_ACTIVE
 SLA_PERIOD = {"month": "2", "quarter": "3", "year": "4"}  # ZBX_SLA_PERIOD_*
 # Service status algorithms (ZBX_SERVICE_STATUS_CALC_*).
 ALG_ALL_CHILDREN = "1"  # a problem only when every child has one: a redundant pair
@@ -142,7 +146,21 @@ def host_object(region: Region, host: str) -> Obj:
         "interface.port": AGENT_PORT,
         "tls_connect": TLS_PSK,
         "tls_accept": TLS_PSK,
+        "proxy": proxy.name if (proxy := region.zabbix_proxy_of(host)) else "",
     })
+
+
+def proxy_objects(region: Region) -> list[Obj]:
+    """An active proxy per remote site; its PSK is write-only like a host's (sent by apply)."""
+    return [Obj("proxy", p.name, {
+        "name": p.name,
+        "status": PROXY_ACTIVE,
+        "description": f"Managed by hcops (region {region.name}, site {site}, on {p.host})",
+        "tls_connect": TLS_NONE,
+        "tls_accept": TLS_PSK,
+        "proxy_address": str(p.address),
+    }, extra={"psk_identity": p.psk_identity, "psk_secret": p.psk_secret})
+        for site, p in sorted(region.zabbix_proxies.items())]
 
 
 def web_scenarios(region: Region) -> list[Obj]:
@@ -332,6 +350,8 @@ def desired_state(region: Region) -> State:
         state.add(host_object(region, host))
     if not state.objects["hostgroup"]:
         state.add(Obj("hostgroup", region_group(region), {}))
+    for obj in proxy_objects(region):
+        state.add(obj)
     for obj in web_scenarios(region):
         state.add(obj)
     for slo_name in region.slos:

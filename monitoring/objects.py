@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["hostgroup", "host", "httptest", "item", "trigger", "service", "sla",
+Kind = Literal["hostgroup", "proxy", "host", "httptest", "item", "trigger", "service", "sla",
                "mediatype", "role", "usergroup", "user", "action"]
-KINDS: tuple[Kind, ...] = ("hostgroup", "host", "httptest", "item", "trigger", "service", "sla",
+KINDS: tuple[Kind, ...] = ("hostgroup", "proxy", "host", "httptest", "item", "trigger", "service", "sla",
                            "mediatype", "role", "usergroup", "user", "action")
 """Creation order: every kind refers only to kinds before it (deletes run in reverse)."""
 
@@ -55,6 +55,11 @@ def owns_group(region: str, name: str) -> bool:
     """Host groups carry no tags in Zabbix 6.0: hcops owns the ones under `hcops/<region>`."""
     prefix = group_prefix(region)
     return name == prefix or name.startswith(prefix + "/")
+
+
+def proxy_prefix(region: str) -> str:
+    """Proxies carry no tags in Zabbix 6.0 and their names allow no `/`: hcops' are `hcops-<region>-<site>`."""
+    return f"{GROUP_ROOT}-{region}-"
 
 
 def sla_prefix(region: str) -> str:

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from infra.openstack.config import SideConfig
-from infra.openstack.topology import RuleSpec, baseline_rules, site_routes, site_rules, transit_hosts
+from infra.openstack.topology import PROXY_GROUP, RuleSpec, baseline_rules, site_routes, site_rules, transit_hosts
 from inventories.model import Region
 
 
@@ -54,14 +54,17 @@ class SecurityGroups(_Groups):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hcops:openstack:SecurityGroups", name, region, site, opts)
         gateways = (side_cfg or SideConfig()).link_gateways
+        about = {"transit": "traffic forwarded between sites",
+                 PROXY_GROUP: "agents' active checks to the site's Zabbix proxy"}
         for svc, rules in site_rules(region, site, gateways).items():
-            self._group(svc, "traffic forwarded between sites" if svc == "transit"
-                        else f"ingress to {svc} from the flows declared in the model", rules)
+            self._group(svc, about.get(svc, f"ingress to {svc} from the flows declared in the model"), rules)
         self._transit = set(transit_hosts(region, site_routes(region, site, gateways)[0]))
         self.register_outputs({"group_ids": {n: g.id for n, g in self.groups.items()}})
 
     def for_host(self, host: str) -> list[pulumi.Output[str]]:
-        keys = [*self._region.host_services(host), *(["transit"] if host in self._transit else [])]
+        proxy = self._region.zabbix_proxy_of(host)
+        keys = [*self._region.host_services(host), *(["transit"] if host in self._transit else []),
+                *([PROXY_GROUP] if proxy is not None and proxy.host == host else [])]
         return [self.groups[s].id for s in keys if s in self.groups]
 
 

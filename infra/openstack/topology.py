@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 from typing import Literal
 
 from inventories.checks import parse_source
-from inventories.model import PATIENT_DATA_KINDS, Region
+from inventories.model import PATIENT_DATA_KINDS, ZABBIX_PROXY_PORT, Region
 from inventories.schema import Collector, Nginx, ObjectStorage, Retention, Site
 
 Side = Literal["private", "public"]
@@ -24,6 +24,8 @@ INTERNET = IPv4Network("0.0.0.0/0")
 # remote administration (MySQL, Oracle, PostgreSQL, SQL Server, MongoDB, Redis, SSH, RDP).
 WELL_KNOWN_SENSITIVE = frozenset({3306, 1521, 5432, 1433, 27017, 6379, 22, 3389})
 ZABBIX_AGENT_PORT = 10050
+PROXY_GROUP = "zabbix-proxy"
+"""Security group of a remote site's Zabbix proxy host (its agents' active checks)."""
 
 
 def side_of(site: Site) -> Side:
@@ -325,6 +327,11 @@ def site_rules(region: Region, site: str, link_gateways: dict[str, str] | None =
                              f"flow {r.flow}: {r.cidr} -> {svc}:{r.port}/{r.protocol}")
                     for r in [*ingress_rules(region, svc), *octavia_rules(region, svc)]]
         out[svc] += vrrp_rules(region, svc)
+    proxy = region.zabbix_proxies.get(site)
+    if proxy is not None:  # the site's agents send active checks to the proxy host only
+        out[PROXY_GROUP] = [RuleSpec(f"{PROXY_GROUP}-{ZABBIX_PROXY_PORT}-{cidr_label(net.cidr)}", "ingress", "tcp",
+                                     ZABBIX_PROXY_PORT, net.cidr, f"agents of {site} -> its Zabbix proxy")
+                            for net in region.sites[site].networks.values()]
     return out
 
 

@@ -16,7 +16,7 @@ from tests.conftest import CliResult
 from tests.infra.conftest import OPENSTACK_LAB
 
 Hcops = Callable[..., CliResult]
-EXAMPLE_CITY_RESOURCES = 494
+EXAMPLE_CITY_RESOURCES = 530  # 18 county proxies: a zabbix-proxy group and its one rule each
 
 
 @pytest.fixture

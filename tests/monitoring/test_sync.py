@@ -193,8 +193,9 @@ def test_apply_stops_at_first_api_error(zabbix, hcops):
     result = hcops("monitor", "apply", "--region", "lab", "--yes")
     assert result.code == 1
     assert "Zabbix API error in host.create" in result.stderr and "db2" in result.stderr
-    # the 13 host groups (region, sites, county, roles: pacs included) went before the error
-    assert "stopped after 13 of" in result.stderr and "Traceback" not in result.stderr
+    # the 13 host groups (region, sites, county, roles: pacs included) and the local data
+    # center's proxy went before the error
+    assert "stopped after 14 of" in result.stderr and "Traceback" not in result.stderr
     # groups (before the error) exist; nothing after it was sent
     assert zabbix.call("hostgroup.get", {"filter": {"name": "hcops/lab"}, "output": ["groupid"]})
     assert not zabbix.call("service.get", {"output": ["serviceid"]})
