@@ -22,6 +22,7 @@ from dr.drills import probes, report, store
 from dr.drills.context import region_of, reset, run_context
 from dr.drills.load import CanaryCollector, RequestLoad, WritableSampler, vip_url
 from dr.drills.measure import Interval, iso, measure
+from dr.drills.monitoring_actions import BEFORE_S
 from dr.failover.topology import mysql_service
 from inventories.errors import HcopsError
 from inventories.model import Region
@@ -115,6 +116,12 @@ def _verdict(drill: str, h: dict[str, Any], status: str, deviated: bool) -> dict
                        stall is not None and stall <= t["max_write_stall_s"]))
         promoted = [d for d in h.get("manager", []) if d.get("action") == "failover"]
         checks.append(("no promotion across the cut line", not promoted))
+        fm = h.get("far_monitoring") or {}
+        checks.append((f"far-side monitoring kept through the cut (proxy {fm.get('proxy')}: {fm.get('before_cut')} "
+                       f"values in the {BEFORE_S // 60} min before, {fm.get('during')} held during the cut, "
+                       f"{fm.get('after')} after it)",
+                       bool(fm) and (fm.get("before_cut") or 0) > 0 and fm.get("during") == 0
+                       and (fm.get("after") or 0) > 0))
     if drill == "front-outage":
         cut = [o for o in h.get("outages", []) if "request" in str(o.get("what", ""))]
         checks.append((f"the load saw the front down ({h['failed_requests']} of {h.get('requests', 0)} requests "
@@ -183,6 +190,8 @@ def after_experiment_control(context: dict[str, Any], state: dict[str, Any],
     h["manager"] = ctx.targets.get("manager_decisions", [])
     h["local_writer"] = ctx.targets.get("local_writer")
     h["offsite_backup"] = ctx.targets.get("offsite_backup")
+    far = ctx.targets.get("far_monitoring")
+    h["far_monitoring"] = {k: v for k, v in far.items() if not k.startswith("_")} if far else None
     h["maintenance"] = {"open": _state.get("maintenance_open"), "close": maint_close}
     h["verdict"] = _verdict(drill, h, str(state.get("status")), bool(state.get("deviated")))
     if _state.get("refused"):

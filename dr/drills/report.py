@@ -52,6 +52,10 @@ def markdown(journal: dict[str, Any]) -> str:
     if lw:
         lines.append(f"| write stall on {lw['host']} (longest commit) | {lw['max_commit_s']} s | "
                      f"{t['max_write_stall_s']} s |")
+    fm = h.get("far_monitoring")
+    if fm:
+        lines.append(f"| far-side values collected during the cut, held by Zabbix then / after "
+                     f"(proxy {fm['proxy']}) | {fm['during']} / {fm['after']} | 0 / more than 0 |")
     lines += ["", "## Checks", ""]
     lines += [f"- {'ok' if c['ok'] else 'FAILED'}: {c['check']}" for c in v.get("checks", [])]
     lines += ["", "## Outages", ""]

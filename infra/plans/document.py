@@ -20,7 +20,7 @@ from infra.plans.checklist import (
 from infra.plans.revision import ModelRevision
 from infra.plans.topology import county_svg
 from inventories.checks import parse_source
-from inventories.model import Region, service_ports
+from inventories.model import ZABBIX_PROXY_PORT, Region, service_ports
 
 
 @dataclass(frozen=True)
@@ -230,11 +230,26 @@ def _flows(region: Region, sites: list[str], hosts: list[str]) -> list[FlowRow]:
         rows.append(FlowRow("(region.admin_sources)", "administration", admin, "every county host",
                             ", ".join(hosts), admin_ports, "tcp", "SSH for the operators"))
     for zname, zsvc in region.services.items():
-        if zsvc.kind == "zabbix":
-            server = region.service_hosts(zname)[0]
-            rows.append(FlowRow(f"({zname} passive checks)", zname, str(region.service_address(zname, server)),
-                                "every county host", ", ".join(hosts), str(ZABBIX_AGENT_PORT), "tcp",
+        if zsvc.kind != "zabbix":
+            continue
+        server = region.service_hosts(zname)[0]
+        server_addr = str(region.service_address(zname, server))
+        proxies = [region.zabbix_proxies[s] for s in sites if s in region.zabbix_proxies]
+        polled = [h for h in hosts if region.zabbix_proxy_of(h) is None]
+        if polled:
+            rows.append(FlowRow(f"({zname} passive checks)", zname, server_addr, "every county host",
+                                ", ".join(polled), str(ZABBIX_AGENT_PORT), "tcp",
                                 "the Zabbix server polls each agent (PSK-encrypted)"))
+        for proxy in proxies:  # a remote site: its agents talk to the proxy, the proxy to the server
+            site_nets = ", ".join(str(n.cidr) for n in region.sites[proxy.site].networks.values())
+            rows.append(FlowRow(f"({proxy.name} agents)", f"site {proxy.site}", site_nets, "Zabbix proxy",
+                                f"{proxy.host} {proxy.address}", str(ZABBIX_PROXY_PORT), "tcp",
+                                "the site's agents send active checks to their proxy (PSK); it polls them on "
+                                f"{ZABBIX_AGENT_PORT} inside the site"))
+            rows.append(FlowRow(f"({proxy.name} to server)", f"{proxy.host}", str(proxy.address), zname,
+                                f"{server} {server_addr}", str(zsvc.port), "tcp",
+                                f"the proxy sends what it collected (PSK); it keeps {proxy.spec.offline_buffer_h} h "
+                                "while the line is down"))
     return rows
 
 

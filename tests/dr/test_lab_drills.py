@@ -208,6 +208,8 @@ def test_link_cut_loses_nothing_and_promotes_nothing(ready: Lab, cli: Any) -> No
     assert any(d["action"] == "hold" for d in h["manager"]), h["manager"]  # observers saw it, the witness did not
     assert h["local_writer"]["commits"] > 5
     assert h["outages"], "cloud-side writes across a cut line must fail, and the report must show it"
+    fm = h["far_monitoring"]  # the local data center's proxy kept its values through the cut
+    assert fm["before_cut"] > 0 and fm["during"] == 0 and fm["after"] > 0, fm
 
 
 def test_object_store_outage_during_a_backup_loses_no_copy(ready: Lab, cli: Any) -> None:

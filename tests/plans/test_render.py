@@ -88,6 +88,18 @@ def test_every_host_address_network_and_link_of_the_county_is_in_its_plan(city, 
         assert re.search(rf"<code>{re.escape(str(other_net))}</code></td><td>[^<]*another site", html)
 
 
+def test_a_county_behind_a_proxy_opens_the_proxy_flows_not_the_servers_polling(city, rendered) -> None:  # type: ignore[no-untyped-def]
+    out, _ = rendered
+    for county in city.counties:
+        md = (out / f"example-city-{county}.md").read_text()
+        proxy = city.zabbix_proxies[city.county_sites(county)[0]]
+        agents = next(row for row in md.splitlines() if f"`({proxy.name} agents)`" in row)
+        assert f"{proxy.host} {proxy.address} | 10051 | tcp" in agents
+        upstream = next(row for row in md.splitlines() if f"`({proxy.name} to server)`" in row)
+        assert f"| {proxy.host} | `{proxy.address}` | monitoring | zbx1 " in upstream
+        assert "passive checks)" not in md  # the server polls no county agent across the line
+
+
 def _money(v: float) -> str:
     return f"{v:,.0f}"
 
