@@ -29,6 +29,7 @@ from cli.common import (
     stdout,
     table,
 )
+from infra.deploy import run_deploy
 from inventories.errors import HcopsError
 from inventories.model import Region
 from monitoring import maintenance as maint
@@ -145,8 +146,11 @@ def apply(
     timeout: float | None = TIMEOUT_OPTION,
     retries: int | None = RETRIES_OPTION,
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
-    rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Generate, send and store a new PSK per host "
-                                    "(then redeploy the agents so they use it)."),
+    rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Generate, send and store a new PSK per host, "
+                                    "then give the agents (and the sites' proxies) the new keys in the same run."),
+    agents: bool = typer.Option(True, "--agents/--no-agents", help="With --rotate-psk: deploy the new keys to "
+                                "the agents at once (--no-agents: only Zabbix's side; the agents fail until "
+                                "`hcops deploy --tags zabbix_agent,zabbix_proxy`)."),
     ca_file: str | None = CA_OPTION,
     adopt: bool = ADOPT_OPTION,
     enable_disabled: bool = ENABLE_OPTION,
@@ -171,8 +175,10 @@ def apply(
             stderr.print("nothing applied")
             raise typer.Exit(Exit.ERROR)
     result = apply_planned(client, planned, allow_prune=allow_prune)
+    deployed = _deploy_rotated(reg, result.psk_sent) if rotate_psk and agents and result.psk_sent else None
     if is_json(ctx):
         emit_json({**planned.plan.as_dict(), "applied": result.applied, "psk_sent": result.psk_sent,
+                   "keys_deployed_to": deployed,
                    "api_calls": client.total_calls,
                    "sync_token": None if result.token is None else {"action": result.token.action,
                                                                      "expires_at": result.token.expires_at}})
@@ -181,7 +187,25 @@ def apply(
                      f"({client.total_calls} API calls; PSK sent for {len(result.psk_sent)} hosts).")
         if result.token is not None and result.token.action != "kept":
             stderr.print(f"sync user's API token {result.token.action} (expires {_when(result.token.expires_at)})")
+        if deployed is not None:
+            stdout.print(f"New keys deployed to {', '.join(deployed)}.")
     raise typer.Exit(Exit.OK)
+
+
+def _deploy_rotated(reg: Region, hosts: list[str]) -> list[str]:
+    """The agents' side of a rotation, in the same run: the window in which Zabbix and an agent
+    hold different keys lasts seconds, well under the 3 minutes before "agent silent" counts."""
+    proxies = sorted({p.host for h in hosts if (p := reg.zabbix_proxy_of(h)) is not None})
+    limit = ",".join(sorted(set(hosts) | set(proxies)))
+    stderr.print(f"deploying the new keys to {plural(len(hosts), 'agent')}"
+                 + (f" and the proxy on {', '.join(proxies)}" if proxies else ""))
+    result = run_deploy(reg, limit=limit, tags="zabbix_agent,zabbix_proxy", extra_vars=["hcops_psk_rotated=true"])
+    if result.exit_code() != Exit.OK:
+        what = ", ".join(result.failed_hosts) or f"ansible-playbook exited {result.returncode}"
+        raise HcopsError(f"Zabbix has the new keys but their deploy failed ({what}): those agents cannot "
+                         "report until it runs", "fix the cause above, then run: hcops deploy --region "
+                         f"{reg.name} --tags zabbix_agent,zabbix_proxy --limit {limit}")
+    return limit.split(",")
 
 
 def _when(epoch: int) -> str:
