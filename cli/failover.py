@@ -127,7 +127,8 @@ def watch(ctx: typer.Context, region: str | None = REGION_OPTION, service: str |
     """The automatic failover manager: watch the primary, promote on confirmed loss (see the README).
 
     Prints each decision as it is taken (one JSON object a line with -o json). Runs as the
-    `hcops-failover-manager` systemd service on the operations host (dr/failover/hcops-failover-manager.service).
+    `hcops-failover-manager-<region>` systemd service on the operations host (playbooks role failover_manager,
+    where the model says failover.watch_service); only one manager per region runs at a time (a lock).
     """
     reg = region_from(ctx, region)
     as_json = is_json(ctx)

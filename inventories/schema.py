@@ -203,6 +203,9 @@ class FailoverPolicy(_Strict):
     """
 
     auto: bool = Field(default=True, description="the failover manager may promote without an operator")
+    watch_service: bool = Field(default=True, description=(
+        "run the manager (`hcops failover watch`) as a systemd service on the operations host, installed "
+        "by the playbooks; false where drills and tests run their own manager (the lab)"))
     max_lag_s: Annotated[float, Field(ge=0)] = 10.0
     anti_flap_s: Annotated[int, Field(ge=0)] = 3600
     observers_required: Annotated[int, Field(ge=2)] = 2

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from dr.drills.context import dedicated_line, region_of, run_context
+from dr.failover import service
 from dr.failover.manager import Manager
 from dr.failover.plan import build_plan
 from dr.failover.rejoin import rejoin
@@ -47,6 +48,9 @@ def vip_holder(region: Region) -> str | None:
 # ----------------------------------------------------------------- database
 def start_failover_manager(configuration: Config = None) -> dict[str, Any]:
     region = region_of(configuration)
+    if service.pause(region.name):  # the installed manager steps aside; the drill's own judges
+        run_context(region).targets["paused_service"] = True
+        _mark(region, f"{service.unit(region.name)} paused for the drill")
     mgr = Manager(region)
     run_context(region).targets["manager"] = mgr
     mgr.start_thread(max_seconds=600)
@@ -57,9 +61,14 @@ def start_failover_manager(configuration: Config = None) -> dict[str, Any]:
 def stop_failover_manager(configuration: Config = None) -> list[dict[str, Any]]:
     region = region_of(configuration)
     mgr = run_context(region).targets.pop("manager", None)
+    if mgr is not None:
+        mgr.stop_event.set()
+        mgr.wait_stopped()
+    if run_context(region).targets.pop("paused_service", False):
+        service.resume(region.name)
+        _mark(region, f"{service.unit(region.name)} started again")
     if mgr is None:
         return []
-    mgr.stop_event.set()
     run_context(region).targets["manager_decisions"] = [d.as_dict() for d in mgr.decisions]
     return [d.as_dict() for d in mgr.decisions if d.action not in ("ok",)]
 

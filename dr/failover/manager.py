@@ -29,6 +29,7 @@ from typing import Any
 
 from dr.failover.plan import build_plan
 from dr.failover.runbook import FailoverResult, execute
+from dr.failover.service import ManagerLock
 from dr.failover.topology import current_primary, observe, observe_host
 from inventories.model import Region
 from inventories.schema import Canary
@@ -99,6 +100,7 @@ class Manager:
     last_semi_sync: bool | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     fetch_status: Callable[[str], dict[str, Any]] | None = None
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.service, self.svc, states = observe(self.region, self.service)
@@ -175,16 +177,40 @@ class Manager:
             return self._decide("failover", f"promoted {result.new_primary}", down, result)
         return self._decide("failed", result.error or "runbook failed", down, result)
 
-    def run(self, max_seconds: float | None = None) -> list[Decision]:
-        interval = self.svc.failover.check_interval_s
-        deadline = time.monotonic() + max_seconds if max_seconds else None
-        while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
-            started = time.monotonic()
-            self.step()
-            self.stop_event.wait(max(0.0, interval - (time.monotonic() - started)))
-        return self.decisions
+    def run(self, max_seconds: float | None = None, *, locked: bool = False) -> list[Decision]:
+        """Watch until stopped or `max_seconds`; holds the region's manager lock meanwhile
+        (`locked`: the caller took it already)."""
+        lock = None if locked else ManagerLock(self.region.name)
+        if lock is not None:
+            lock.acquire()  # another manager of this region is running: a clear error, no second judge
+        try:
+            interval = self.svc.failover.check_interval_s
+            deadline = time.monotonic() + max_seconds if max_seconds else None
+            while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
+                started = time.monotonic()
+                self.step()
+                self.stop_event.wait(max(0.0, interval - (time.monotonic() - started)))
+            return self.decisions
+        finally:
+            if lock is not None:
+                lock.release()
 
     def start_thread(self, max_seconds: float = 900) -> threading.Thread:
-        t = threading.Thread(target=self.run, args=(max_seconds,), name="hcops-failover-manager", daemon=True)
+        """Run in a thread; the lock is taken here, so a refusal is the caller's error."""
+        lock = ManagerLock(self.region.name)
+        lock.acquire()
+
+        def watch() -> None:
+            try:
+                self.run(max_seconds, locked=True)
+            finally:
+                lock.release()
+        t = threading.Thread(target=watch, name="hcops-failover-manager", daemon=True)
         t.start()
+        self._thread = t
         return t
+
+    def wait_stopped(self, timeout: float = 60) -> None:
+        """After `stop_event`: wait for the thread to end (a step in progress finishes) and free the lock."""
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -3,14 +3,16 @@ restore whole or in part with every file's hash checked; tamper and disk-full fa
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dr.backup import restore, verify
+from dr.backup import filetree, restore, verify
 from dr.backup.filetree import Index, TreeSource, index_path
 from dr.backup.pipeline import Context, run_backup
 from dr.backup.stores import DirStore
@@ -154,3 +156,18 @@ def test_a_tree_on_another_host_indexes_and_restores_alike(ctx: Context, index: 
     assert diff.returncode == 0, diff.stdout
     with pytest.raises(HcopsError, match="does not exist or is not a directory on its host"):
         TreeSource(tmp_path / "nope", index, parent=None, shell=shell)
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/../../outside", "/etc/outside", "a//b", "./a"])
+def test_a_member_whose_name_leaves_the_restore_directory_is_refused(tmp_path: Path, name: str) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    buf.seek(0)
+    dest = tmp_path / "restore"
+    dest.mkdir()
+    with pytest.raises(HcopsError, match="escapes the restore directory"):
+        filetree.extract(buf, {name: (3, 0, "0" * 64)}, dest)
+    assert not (tmp_path / "outside").exists() and not list(dest.rglob("*"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 from dr.failover import gtid, journal
 from dr.failover.manager import observer_says_down
 from dr.failover.plan import build_plan
+from dr.failover.service import ManagerLock
 from dr.failover.topology import DbState, _parse_batch
+from inventories.errors import HcopsError
 from inventories.loader import load_region
 from inventories.model import Region
 from inventories.schema import MySQL
@@ -128,3 +131,24 @@ def test_journal_survives_a_torn_line(region: Region) -> None:
         fh.write('{"torn": ')
     assert len(journal.records(region.name)) == 1
     assert json.loads(p.read_text().splitlines()[0])["kind"] == "failover"
+
+
+def test_one_manager_per_region_the_second_is_refused_with_the_owner(region: Region) -> None:
+    first, second = ManagerLock(region.name), ManagerLock(region.name)
+    first.acquire()
+    try:
+        with pytest.raises(HcopsError) as refused:
+            second.acquire()
+        assert f"(pid {os.getpid()})" in refused.value.message
+        assert "systemctl stop hcops-failover-manager-lab.service" in (refused.value.hint or "")
+        assert ManagerLock("other-region").path != first.path  # per region
+    finally:
+        first.release()
+    second.acquire()  # free again once the first is gone
+    second.release()
+
+
+def test_the_lab_keeps_the_watch_service_off_and_regions_default_to_it(region: Region) -> None:
+    assert _svc(region).failover.watch_service is False  # the lab's drills and tests run their own
+    city = load_region("example-city")
+    assert all(s.failover.watch_service and s.failover.auto for s in city.services.values() if isinstance(s, MySQL))
