@@ -278,13 +278,18 @@ def test_agents_answer_only_with_their_psk(deployed: Deploys, lab: Lab, host: st
     send = f"(python3 -c \"import sys; sys.stdout.buffer.write(bytes.fromhex('{req}'))\"; sleep 3)"
     tls = (f"timeout 10 openssl s_client -connect {addr}:10050 -psk_identity hcops-{host} -tls1_2 -cipher PSK"
            " -quiet")
+    # The poller: the site's Zabbix proxy on a remote site, else the server.
+    proxy = lab.region.zabbix_proxy_of(host)
+    poller = proxy.host if proxy else "zbx1"
     # the PSK goes through stdin, never onto a command line another user could read
-    ok = lab.run("zbx1", f"read -r PSK; {send} | {tls} -psk \"$PSK\" 2>/dev/null | tail -c 1",
-                 stdin=psk + "\n", check=False)
-    assert ok.stdout == "1", f"agent on {host} did not answer agent.ping over PSK: {ok.stdout!r}"
-    wrong = lab.run("zbx1", f"{send} | {tls} -psk {'00' * 32} 2>/dev/null | tail -c 1", check=False)
+    ask = f"read -r PSK; {send} | {tls} -psk \"$PSK\" 2>/dev/null | tail -c 1"
+    ok = lab.run(poller, ask, stdin=psk + "\n", check=False)
+    assert ok.stdout == "1", f"agent on {host} did not answer agent.ping over PSK from {poller}: {ok.stdout!r}"
+    if proxy:  # behind a proxy the agent answers its proxy only, not the server across the line
+        assert lab.run("zbx1", ask, stdin=psk + "\n", check=False).stdout != "1"
+    wrong = lab.run(poller, f"{send} | {tls} -psk {'00' * 32} 2>/dev/null | tail -c 1", check=False)
     assert wrong.stdout != "1"
-    plain = lab.run("zbx1", f"python3 -c \"import socket; s=socket.create_connection(('{addr}',10050),5); "
+    plain = lab.run(poller, f"python3 -c \"import socket; s=socket.create_connection(('{addr}',10050),5); "
                     f"s.sendall(bytes.fromhex('{req}')); print(repr(s.recv(64)))\"", check=False)
     assert "ZBXD" not in plain.stdout  # unencrypted requests get no answer
 
