@@ -148,9 +148,8 @@ def apply(
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
     rotate_psk: bool = typer.Option(False, "--rotate-psk", help="Generate, send and store a new PSK per host, "
                                     "then give the agents (and the sites' proxies) the new keys in the same run."),
-    agents: bool = typer.Option(True, "--agents/--no-agents", help="With --rotate-psk: deploy the new keys to "
-                                "the agents at once (--no-agents: only Zabbix's side; the agents fail until "
-                                "`hcops deploy --tags zabbix_agent,zabbix_proxy`)."),
+    no_agents: bool = typer.Option(False, "--no-agents", help="With --rotate-psk: change Zabbix's side only; "
+                                   "the agents fail until you run hcops deploy --tags zabbix_agent, zabbix_proxy."),
     ca_file: str | None = CA_OPTION,
     adopt: bool = ADOPT_OPTION,
     enable_disabled: bool = ENABLE_OPTION,
@@ -175,7 +174,7 @@ def apply(
             stderr.print("nothing applied")
             raise typer.Exit(Exit.ERROR)
     result = apply_planned(client, planned, allow_prune=allow_prune)
-    deployed = _deploy_rotated(reg, result.psk_sent) if rotate_psk and agents and result.psk_sent else None
+    deployed = _deploy_rotated(reg, result.psk_sent) if rotate_psk and not no_agents and result.psk_sent else None
     if is_json(ctx):
         emit_json({**planned.plan.as_dict(), "applied": result.applied, "psk_sent": result.psk_sent,
                    "keys_deployed_to": deployed,

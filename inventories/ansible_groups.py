@@ -105,7 +105,8 @@ def build(region: Region, outputs: RegionOutputs | None = None,
         kids = sorted(g for g in inv.groups if g.startswith(prefix + "_"))
         if kids:
             inv.children[prefix + "s" if prefix != "county" else "counties"] = kids
-    all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_model": summary(region),
+    all_vars: dict[str, Any] = {"hcops_region": region.name, "hcops_region_dir": str(region.root),
+                                "hcops_model": summary(region),
                                 "hcops_db_primaries": current}
     if outputs:
         all_vars.update(_connection_vars(outputs))

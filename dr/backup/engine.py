@@ -225,22 +225,7 @@ def run_tree_policy(region: Region, policy: str, svc: Pacs, kind: str, ov: Overr
             ctx.offsite.check_bucket()
         outcome = RunOutcome(results=resume_pending(ctx), host=svc.host)
         entries = _drop_lost(ctx, ctx.catalog.entries(policy), ("files",))
-        good = {e.id: e for e in entries if e.state in ("good", "partial") and e.kind == "files"}
-        last = index.last_backup()
-        parent = last if last in good else None
-        chain_start = parent
-        while chain_start is not None and good[chain_start].parent:
-            up = good[chain_start].parent
-            if up not in good:  # a link expired or went missing: that chain cannot be restored
-                parent = chain_start = None
-                break
-            chain_start = up
-        fresh = chain_start is not None and datetime.now(UTC) - good[chain_start].started < FULL_EVERY
-        if kind == "incremental" and parent is None:
-            raise HcopsError(f"policy {policy} has no backup of the tree to build an incremental on",
-                             f"run `hcops backup run --policy {policy} --kind full` first")
-        if kind == "full" or (kind == "auto" and not fresh):
-            parent = None
+        parent = _tree_parent(entries, index.last_backup(), policy, kind)
         try:  # before the scan: every listed instance has its file
             listed = client.sop_instance_uids()
             uids: set[str] | None = listed
@@ -264,6 +249,27 @@ def run_tree_policy(region: Region, policy: str, svc: Pacs, kind: str, ov: Overr
     finally:
         index.close()
         ctx.catalog.close()
+
+
+def _tree_parent(entries: list[Entry], last: str | None, policy: str, kind: str) -> str | None:
+    """The backup an incremental builds on: the index's last one, if its whole chain is still good
+    and its full is recent enough (else, or with kind "full", None: a new full)."""
+    good = {e.id: e for e in entries if e.state in ("good", "partial") and e.kind == "files"}
+    parent = last if last in good else None
+    chain_start = parent
+    while chain_start is not None and good[chain_start].parent:
+        up = good[chain_start].parent
+        if up not in good:  # a link expired or went missing: that chain cannot be restored
+            parent = chain_start = None
+            break
+        chain_start = up
+    fresh = chain_start is not None and datetime.now(UTC) - good[chain_start].started < FULL_EVERY
+    if kind == "incremental" and parent is None:
+        raise HcopsError(f"policy {policy} has no backup of the tree to build an incremental on",
+                         f"run `hcops backup run --policy {policy} --kind full` first")
+    if kind == "full" or (kind == "auto" and not fresh):
+        return None
+    return parent
 
 
 def publish_status(region: Region, policy: str, catalog: Catalog, ov: Overrides) -> None:

@@ -242,17 +242,19 @@ def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str,
     for p, (holder, meta) in wanted.items():
         by_holder.setdefault(holder, {})[p] = meta
     entries = {e.id: e for e in chain}
+    got: set[str] = set()
     for holder, want in by_holder.items():
         e = entries[holder]
         dk = key.unwrap(e.manifest.wrapped_key, e.id)
         with store.open(object_key(e.policy, e.id, "files.tar")) as fh:
             reader = UnsealingReader(fh, dk, "files.tar")
-            res.bad += filetree.extract(reader, want, dest)  # type: ignore[arg-type]
+            bad, written = filetree.extract(reader, want, dest)  # type: ignore[arg-type]
             reader.read()  # drain: the final frame's authentication catches a truncated tail
+        res.bad += bad
+        got |= written
         res.files += len(want)
         res.bytes += sum(m[0] for m in want.values())
-    got = {str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()}
-    res.bad += sorted(set(wanted) - got)
+    res.bad += sorted(set(wanted) - got)  # listed in the snapshot, absent from its backup's tar
     return res
 
 
