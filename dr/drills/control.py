@@ -186,6 +186,7 @@ def after_experiment_control(context: dict[str, Any], state: dict[str, Any],
     mgr = ctx.targets.get("manager")
     if mgr is not None:  # a method that failed before its rollback stopped it
         mgr.stop_event.set()
+        mgr.wait_stopped()  # frees the region's manager lock before the next drill or service
         ctx.targets["manager_decisions"] = [d.as_dict() for d in mgr.decisions]
     h["manager"] = ctx.targets.get("manager_decisions", [])
     h["local_writer"] = ctx.targets.get("local_writer")
