@@ -19,6 +19,8 @@ from tests.fixtures.lab import Lab
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 LAB_HOSTS = {"collector1", "db1", "backup1", "app1", "app2", "db2", "zbx1"}
+DEPLOYED = LAB_HOSTS | {"localhost"}
+"""The failover_manager play runs on the operations host (localhost) in every deploy."""
 
 
 def model(lab: Lab) -> dict:  # type: ignore[type-arg]
@@ -35,7 +37,7 @@ def sql(lab: Lab, host: str, query: str) -> str:
 
 
 def test_first_deploy_converges_every_host(deployed: Deploys) -> None:
-    assert set(deployed.first.recap) == LAB_HOSTS
+    assert set(deployed.first.recap) == DEPLOYED  # the lab hosts, and the operations host's play
     assert deployed.first.failed_hosts == []
     assert deployed.first.exit_code() == 0
 
@@ -48,14 +50,14 @@ def test_deployed_host_is_running_not_degraded(deployed: Deploys, lab: Lab, host
 
 
 def test_second_run_changes_nothing(rerun: DeployResult) -> None:
-    assert set(rerun.recap) == LAB_HOSTS
-    assert {h: r.changed for h, r in rerun.recap.items()} == {h: 0 for h in LAB_HOSTS}
+    assert set(rerun.recap) == DEPLOYED
+    assert {h: r.changed for h, r in rerun.recap.items()} == {h: 0 for h in DEPLOYED}
     assert rerun.failed_hosts == []
 
 
 def test_check_mode_on_converged_lab_reports_no_changes(check_run: DeployResult) -> None:
     assert check_run.check
-    assert {h: r.changed for h, r in check_run.recap.items()} == {h: 0 for h in LAB_HOSTS}
+    assert {h: r.changed for h, r in check_run.recap.items()} == {h: 0 for h in DEPLOYED}
     assert check_run.exit_code() == 0
 
 
