@@ -85,6 +85,11 @@ def _opt_tags(triples: Any) -> list[dict[str, str]]:
     return [{"tag": t, "operator": op, "value": v} for t, op, v in triples]
 
 
+def _changed(f: dict[str, Any], changed: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The plain fields among `names` that an update must send (only those that differ)."""
+    return {name: f[name] for name in names if name in changed}
+
+
 def _ids(actual: State, kind: str) -> dict[str, str]:
     return {k: o.id for k, o in actual.objects[kind].items() if o.id}  # type: ignore[index]
 
@@ -185,10 +190,8 @@ class Applier:
     def _proxy_update(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None and ch.actual is not None
         f, changed = ch.desired.fields, ch.fields
-        out: dict[str, Any] = {"proxyid": ch.actual.id}
-        for name in ("status", "description", "proxy_address"):
-            if name in changed:
-                out[name] = f[name]
+        out: dict[str, Any] = {"proxyid": ch.actual.id,
+                               **_changed(f, changed, ("status", "description", "proxy_address"))}
         if {"tls_connect", "tls_accept"} & changed.keys():
             out.update(tls_connect=f["tls_connect"], tls_accept=f["tls_accept"], **self._proxy_psk(ch))
         return out
@@ -196,10 +199,7 @@ class Applier:
     def _host_update(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None and ch.actual is not None
         f, changed = ch.desired.fields, ch.fields
-        out: dict[str, Any] = {"hostid": ch.actual.id}
-        for name in ("name", "status", "description"):
-            if name in changed:
-                out[name] = f[name]
+        out: dict[str, Any] = {"hostid": ch.actual.id, **_changed(f, changed, ("name", "status", "description"))}
         if "proxy" in changed:
             out["proxy_hostid"] = self._proxy_id(f["proxy"])
         human: dict[str, Any] = ch.actual.extra.get("human", {})
@@ -248,10 +248,8 @@ class Applier:
     def _httptest_update(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None and ch.actual is not None
         f, changed = ch.desired.fields, ch.fields
-        out: dict[str, Any] = {"httptestid": ch.actual.id}
-        for name in ("delay", "retries", "verify_peer", "verify_host"):
-            if name in changed:
-                out[name] = f[name]
+        out: dict[str, Any] = {"httptestid": ch.actual.id,
+                               **_changed(f, changed, ("delay", "retries", "verify_peer", "verify_host"))}
         if "tags" in changed:
             out["tags"] = _tags(f["tags"])
         if {"url", "status_codes", "follow_redirects"} & changed.keys():
@@ -272,10 +270,7 @@ class Applier:
     def _service_update(self, ch: Change) -> dict[str, Any]:
         assert ch.desired is not None and ch.actual is not None
         f, changed = ch.desired.fields, ch.fields
-        out: dict[str, Any] = {"serviceid": ch.actual.id}
-        for name in ("name", "algorithm", "sortorder"):
-            if name in changed:
-                out[name] = f[name]
+        out: dict[str, Any] = {"serviceid": ch.actual.id, **_changed(f, changed, ("name", "algorithm", "sortorder"))}
         if "tags" in changed:
             out["tags"] = _tags(f["tags"])
         if "problem_tags" in changed:
