@@ -188,21 +188,31 @@ def restore_(ctx: typer.Context, backup_id: str, *, region: str | None = REGION_
              s3_credentials: Path | None = S3_CREDS, local_dir: Path | None = LOCAL_DIR,
              until: str | None = typer.Option(None, "--until", help="Point in time: 'YYYY-MM-DD HH:MM:SS' (UTC)."),
              until_gtid: str | None = typer.Option(None, "--until-gtid", help="Point in time: a GTID."),
-             path: list[str] = typer.Option([], "--path", help="File trees: only these files/directories.")) -> None:
+             path: list[str] = typer.Option([], "--path", help="File trees: only these files/directories."),
+             reindex: bool = typer.Option(False, "--reindex", help="PACS: rebuild Orthanc's index by re-ingesting "
+                                          "the images.")) -> None:
     """Restore a backup (and its chain) into a directory; MariaDB optionally to a point in time."""
     reg = region_from(ctx, region)
     ov = _ov(key_file, s3_endpoint=s3_endpoint, s3_credentials=s3_credentials, local_dir=local_dir)
     if source not in ("local", "offsite"):
         raise HcopsError(f"--from {source}: unknown copy", "use --from local or --from offsite")
+    if reindex and (path or until or until_gtid):
+        raise usage_error("--reindex rebuilds the index of the whole PACS tree: no --path, --until or --until-gtid",
+                          "restore without --reindex for part of the tree", ctx)
     cat = Catalog.for_region(reg.name)
     e = cat.get(backup_id)
     cat.close()
+    if reindex:
+        restore.require_pacs(e)
     c = engine.context(reg, e.policy, ov, offsite=source == "offsite")
     store = c.offsite if source == "offsite" else c.local
     assert store is not None
     try:
-        res = restore.restore_backup(c.key, store, c.catalog, e, target, until=until, until_gtid=until_gtid,
-                                     paths=path or None)
+        if reindex:
+            res = restore.restore_reindexed(c.key, store, c.catalog, e, target)
+        else:
+            res = restore.restore_backup(c.key, store, c.catalog, e, target, until=until, until_gtid=until_gtid,
+                                         paths=path or None)
     finally:
         c.catalog.close()
     if is_json(ctx):
@@ -210,6 +220,10 @@ def restore_(ctx: typer.Context, backup_id: str, *, region: str | None = REGION_
     else:
         stdout.print(f"restored {backup_id} (chain {' -> '.join(res.chain)}) into {res.target}"
                      + (f", rolled forward to {res.point}" if res.point else ""), highlight=False)
+        if res.reindexed is not None:
+            stdout.print(f"re-indexed {res.reindexed} instances into a fresh Orthanc index in {res.target} "
+                         f"({res.reindex_seconds:.1f} s); stop Orthanc and point storage_dir at it",
+                         highlight=False)
         if res.keyfile:
             stdout.print(f"encrypted at rest: its key is in {res.keyfile} (root only); a server on this data "
                          "needs plugin_load_add=file_key_management and file_key_management_filename set to it "

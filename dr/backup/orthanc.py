@@ -19,6 +19,25 @@ class OrthancUnreachable(HcopsError):
     """No answer at all (down, no route): a backup of the tree may still go ahead without the list."""
 
 
+class OrthancRefused(HcopsError):
+    """An HTTP error answer other than 401; `reason` is Orthanc's own (its JSON Message and Details)."""
+
+    def __init__(self, message: str, hint: str, status: int, reason: str) -> None:
+        super().__init__(message, hint)
+        self.status, self.reason = status, reason
+
+
+def _reason(body: str) -> str:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body[:300]
+    if not isinstance(doc, dict) or not doc.get("Message"):
+        return body[:300]
+    details = str(doc.get("Details") or "")
+    return str(doc["Message"]) + (f" ({details[:300]})" if details else "")
+
+
 USER = "hcops"
 """The account the orthanc role creates (its password: secret `orthanc-<service>`)."""
 PAGE = 1000
@@ -46,9 +65,10 @@ class Orthanc:
                 raise HcopsError(f"Orthanc at {self.url} refused the credentials of {self.user!r} (HTTP 401)",
                                  "use the password the orthanc role set (secret orthanc-<service> in the region's "
                                  "secret store; `hcops deploy` writes it)") from None
-            detail = exc.read().decode(errors="replace").strip()[:300]
-            raise HcopsError(f"Orthanc at {self.url}: {method} {path} answered HTTP {exc.code}: {detail}",
-                             "see Orthanc's log on its host (journalctl -u orthanc)") from None
+            answer = exc.read().decode(errors="replace").strip()
+            raise OrthancRefused(f"Orthanc at {self.url}: {method} {path} answered HTTP {exc.code}: {answer[:300]}",
+                                 "see Orthanc's log on its host (journalctl -u orthanc)", exc.code,
+                                 _reason(answer)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise OrthancUnreachable(f"cannot reach Orthanc at {self.url}: {reason}",

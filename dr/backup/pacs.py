@@ -3,12 +3,16 @@ SOPInstanceUIDs Orthanc held at backup time stored beside it (`dicom-instances.j
 
 So a verify proves more than bytes: the restored files parse as DICOM and hold every instance
 Orthanc listed before the tree was scanned (instances stored during the scan may add files,
-never remove listed ones). Loading synthetic studies into a PACS lives here too.
+never remove listed ones), and a scratch Orthanc with an empty index ingests them and lists
+every one of those instances. The same ingest rebuilds a consistent index on restore (Orthanc's
+SQLite index is copied while Orthanc runs, so the restored copy may be mid-transaction).
+Loading synthetic studies into a PACS lives here too.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +20,15 @@ from typing import IO, Any
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_preamble
 
 from dr.backup.dicom_synth import StudyPlan, generate
 from dr.backup.envelope import open_frames
 from dr.backup.filetree import TreeSource
 from dr.backup.keys import RegionKey
 from dr.backup.manifest import Manifest, object_key
-from dr.backup.orthanc import USER, Orthanc
+from dr.backup.orthanc import USER, Orthanc, OrthancRefused, OrthancUnreachable
+from dr.backup.scratch_orthanc import scratch_orthanc
 from dr.backup.stores import Store
 from infra.deploy_pki import read_secret
 from inventories.errors import HcopsError
@@ -127,17 +133,32 @@ def expected_uids(key: RegionKey, store: Store, m: Manifest) -> set[str] | None:
     return None if uids is None else set(uids)
 
 
+def _files(tree: Path) -> list[Path]:
+    return sorted(p for p in tree.rglob("*") if p.is_file())
+
+
+def is_dicom_file(path: Path) -> bool:
+    """A DICOM Part-10 file as pydicom recognises one (preamble, then `DICM`), damaged or not;
+    Orthanc's own files (its SQLite index) are not."""
+    with path.open("rb") as fh:
+        try:
+            read_preamble(fh, False)
+        except InvalidDicomError:
+            return False
+    return True
+
+
 def dicom_uids(tree: Path) -> tuple[set[str], int]:
     """SOPInstanceUIDs of the DICOM files under a restored tree, and how many other files (Orthanc's
     index) it holds. A file that starts as DICOM but does not parse is an error."""
     uids: set[str] = set()
     other = 0
-    for path in sorted(p for p in tree.rglob("*") if p.is_file()):
-        try:
-            ds = dcmread(path)
-        except InvalidDicomError:
+    for path in _files(tree):
+        if not is_dicom_file(path):
             other += 1
             continue
+        try:
+            ds = dcmread(path)
         except Exception as exc:  # a damaged DICOM file: pydicom raises many kinds
             raise HcopsError(f"restored file {path.relative_to(tree)} does not parse as DICOM: {exc}",
                              "restore from another copy") from None
@@ -162,17 +183,71 @@ def _damage(ds: Any) -> str:
     return ""
 
 
+def require_listed(expected: set[str], got: set[str], where: str) -> None:
+    """Every instance Orthanc held at backup time is in `got`; else an error naming the first missing."""
+    missing = sorted(expected - got)
+    if missing:
+        raise HcopsError(f"{len(missing)} of the {len(expected)} instances Orthanc held at backup time are not "
+                         f"{where} (e.g. {', '.join(missing[:3])})", "restore from another copy")
+
+
 def check_restored(tree: Path, expected: set[str] | None) -> str:
     """Every instance Orthanc held at backup time is a parsing DICOM file of the restored tree."""
     got, other = dicom_uids(tree)
     if expected is None:
         return (f"{len(got)} DICOM files parse with pydicom; Orthanc did not answer at backup time, so there "
                 f"is no instance list to compare; {other} other files")
-    missing = sorted(expected - got)
-    if missing:
-        raise HcopsError(f"{len(missing)} of the {len(expected)} instances Orthanc held at backup time are not "
-                         f"in the restored tree (e.g. {', '.join(missing[:3])})", "restore from another copy")
+    require_listed(expected, got, "in the restored tree")
     extra = len(got - expected)
     return (f"{len(got)} DICOM files parse with pydicom; their SOPInstanceUIDs include all {len(expected)} "
             f"Orthanc held at backup time" + (f" (+{extra} stored during the scan)" if extra else "")
             + f"; {other} other files (Orthanc's index)")
+
+
+@dataclass
+class Ingested:
+    files: int = 0  # DICOM files Orthanc stored (or already held: a duplicate file)
+    other: int = 0  # not DICOM: the restored copy of Orthanc's index
+    held: set[str] = field(default_factory=set)  # SOPInstanceUIDs Orthanc lists afterwards
+    seconds: float = 0.0
+
+
+def ingest(tree: Path, client: Orthanc) -> Ingested:
+    """POST every DICOM file of a restored tree to an Orthanc (POST /instances), then list what it
+    holds. A file Orthanc refuses, or one it stops answering on, is an error naming the file."""
+    res = Ingested()
+    t0 = time.monotonic()
+    for path in _files(tree):
+        if not is_dicom_file(path):
+            res.other += 1
+            continue
+        rel = path.relative_to(tree)
+        try:
+            client.store(path.read_bytes())
+        except OrthancRefused as exc:
+            raise HcopsError(f"Orthanc refuses restored file {rel}: HTTP {exc.status}, {exc.reason}",
+                             "restore from another copy") from None
+        except OrthancUnreachable as exc:
+            raise HcopsError(f"Orthanc stopped answering on restored file {rel}: {exc.message}",
+                             "a file that stops Orthanc is damaged: restore from another copy") from None
+        except HcopsError as exc:
+            raise HcopsError(f"Orthanc refuses restored file {rel}: {exc.message}",
+                             "restore from another copy") from None
+        res.files += 1
+    res.held = client.sop_instance_uids()
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+def ingest_check(tree: Path, expected: set[str] | None, base: Path) -> str:
+    """Orthanc itself reads the restored tree: a scratch Orthanc (config, log and storage under
+    `base`) with an empty index ingests every DICOM file, then must list every instance Orthanc
+    held at backup time. Catches what parses with pydicom yet Orthanc would not serve."""
+    with scratch_orthanc(base) as s:
+        res = ingest(tree, s.client())
+    done = (f"a scratch Orthanc ingested {res.files} DICOM files in {res.seconds:.1f} s and lists "
+            f"{len(res.held)} instances")
+    if expected is None:
+        return done + " (no instance list from backup time to compare)"
+    require_listed(expected, res.held, "listed by a scratch Orthanc that ingested the restored files")
+    return done + f", all {len(expected)} held at backup time among them"

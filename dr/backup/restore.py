@@ -4,7 +4,9 @@ MariaDB physical: each backup of the chain is unpacked (mbstream -x) and prepare
 mariabackup (the full, then each incremental), giving a data directory. Point in time: the
 archived binlogs are replayed into a server running on that directory, from the backup's GTID
 up to a timestamp or a GTID. File trees: the chain's changes are replayed to a snapshot and the
-wanted files extracted, each checked against its sha256.
+wanted files extracted, each checked against its sha256. A PACS tree can instead be re-indexed:
+restored beside the target, then ingested by a scratch Orthanc whose storage is the target, so
+the target holds images and a consistent index (the restored index copy is not used).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dr.backup import filetree
+from dr.backup import filetree, pacs
 from dr.backup.catalog import Catalog, Entry
 from dr.backup.envelope import CorruptObject, UnsealingReader, open_frames
 from dr.backup.keys import RegionKey
 from dr.backup.manifest import Manifest, object_key, stored_manifests
 from dr.backup.mariadb import KEYFILE_OBJECT
 from dr.backup.scratch import scratch_server
+from dr.backup.scratch_orthanc import scratch_orthanc
 from dr.backup.stores import Store
 from inventories.errors import HcopsError
 
@@ -38,6 +41,8 @@ class RestoreResult:
     files: int = 0
     bytes: int = 0
     point: str = ""  # the point in time reached (timestamp or GTID), when asked
+    reindexed: int | None = None  # PACS --reindex: instances Orthanc lists in the rebuilt index
+    reindex_seconds: float = 0.0
     bad: list[str] = field(default_factory=list)
     keyfile: str = ""  # MariaDB encrypted at rest: the backup's key, beside the data directory
 
@@ -229,11 +234,17 @@ def tree_snapshot(key: RegionKey, store: Store, catalog: Catalog, backup_id: str
     return chain, filetree.snapshot(docs)
 
 
-def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str, dest: Path, *,
-                 paths: list[str] | None = None) -> RestoreResult:
+def _require_empty(dest: Path) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise HcopsError(f"restore target {dest} is not a directory", "give an empty or new directory")
     if dest.exists() and any(dest.iterdir()):
         raise HcopsError(f"restore target {dest} is not empty", "give an empty or new directory; a restore "
                          "never writes over data")
+
+
+def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str, dest: Path, *,
+                 paths: list[str] | None = None) -> RestoreResult:
+    _require_empty(dest)
     chain, files = tree_snapshot(key, store, catalog, backup_id)
     wanted = filetree.select(files, paths)
     res = RestoreResult(backup_id=backup_id, target=str(dest), chain=[e.id for e in chain])
@@ -260,6 +271,49 @@ def restore_tree(key: RegionKey, store: Store, catalog: Catalog, backup_id: str,
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def require_pacs(e: Entry) -> None:
+    """Re-indexing is for PACS backups (a file tree with Orthanc's instance list)."""
+    if e.kind != "files" or not pacs.is_pacs_backup(e.manifest):
+        raise HcopsError(f"backup {e.id} is not a PACS backup ({e.kind} backup of policy {e.policy}): "
+                         "--reindex rebuilds Orthanc's index", "restore it without --reindex")
+
+
+def restore_reindexed(key: RegionKey, store: Store, catalog: Catalog, e: Entry, target: Path) -> RestoreResult:
+    """A PACS tree with a rebuilt index: restored to a temporary directory beside `target` (same
+    file system), then every DICOM file ingested by a scratch Orthanc whose storage and index
+    directory is `target`, stopped at the end. Orthanc serves `target` as it is; the instances
+    Orthanc held at backup time must all be listed. On failure `target` is left empty."""
+    require_pacs(e)
+    _require_empty(target)
+    target.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-reindex-", dir=target.parent))
+    try:
+        res = restore_tree(key, store, catalog, e.id, work / "tree")
+        res.target = str(target)
+        if res.bad:
+            raise HcopsError(f"restored files fail their checksums: {', '.join(res.bad[:5])}; nothing was "
+                             "re-indexed", "restore from another copy (--from offsite or local)")
+        expected = pacs.expected_uids(key, store, check_manifest(key, store, e))
+        with scratch_orthanc(work / "orthanc", target, name=e.policy) as s:
+            got = pacs.ingest(work / "tree", s.client())
+        if not s.stopped_cleanly:
+            raise HcopsError(f"the scratch Orthanc did not stop cleanly (exit {s.proc.returncode}) after "
+                             f"re-indexing into {target}", "run the restore again into an empty directory")
+        if expected is not None:
+            pacs.require_listed(expected, got.held, f"listed by the Orthanc re-indexed in {target}")
+        res.reindexed, res.reindex_seconds = len(got.held), got.seconds
+    except BaseException:
+        for child in target.iterdir():  # empty before: leave no half-built index behind
+            if child.is_dir():
+                remove_tree(child)
+            else:
+                child.unlink()
+        raise
+    finally:
+        remove_tree(work)
+    return res
 
 
 def restore_backup(key: RegionKey, store: Store, catalog: Catalog, e: Entry, target: Path, *,

@@ -4,7 +4,8 @@ Every object's sha256 is recomputed from the store's bytes and compared with the
 manifest; every frame is opened with the key (authentication catches tampering the checksum
 alone would not explain); then the backup is restored into scratch space and checked: a file
 tree's files against their hashes (a PACS tree's also parsed as DICOM, holding every
-instance Orthanc listed at backup time), a MariaDB backup by starting a scratch server on it and
+instance Orthanc listed at backup time, and ingested by a scratch Orthanc that must then list
+them all), a MariaDB backup by starting a scratch server on it and
 counting the canary's rows. The result is recorded in the catalog; a failure names the object.
 """
 
@@ -78,7 +79,9 @@ def _restore_check(key: RegionKey, store: Store, catalog: Catalog, m: Manifest, 
                                  "restore from another copy")
             detail = f"{r.files} files restored, sha256 match"
             if pacs.is_pacs_backup(m):
-                detail += "; " + pacs.check_restored(dest, pacs.expected_uids(key, store, m))
+                expected = pacs.expected_uids(key, store, m)
+                detail += "; " + pacs.check_restored(dest, expected)  # pydicom: truncation Orthanc may accept
+                detail += "; " + pacs.ingest_check(dest, expected, Path(tmp) / "orthanc")
             return detail
         if kind in ("full", "incremental"):
             restore.restore_physical(key, store, catalog, backup_id, dest)

@@ -1,20 +1,29 @@
 """The lab's PACS policy end to end against a real Orthanc on loopback and a real SeaweedFS:
 synthetic studies stored over REST, the storage tree backed up (full, then incremental) to a
-local store and offsite, verified from offsite by restore (sha256, DICOM parse, SOPInstanceUIDs),
-restored through the CLI; and bad input: unknown policy, wrong kind, Orthanc refusing auth."""
+local store and offsite, verified from offsite by restore (sha256, DICOM parse, SOPInstanceUIDs,
+ingest into a scratch Orthanc), restored through the CLI as is and with a rebuilt index; and bad
+input: unknown policy, wrong kind, Orthanc refusing auth or a file, --reindex of other backups."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import shutil
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 from dr.backup import engine, pacs, restore, verify
 from dr.backup.catalog import Catalog
 from dr.backup.dicom_synth import StudyPlan, generate
 from dr.backup.keys import load_key
+from dr.backup.manifest import Manifest
+from dr.backup.orthanc import USER
+from dr.backup.scratch_orthanc import ScratchOrthanc, scratch_orthanc
 from inventories.errors import HcopsError
 from inventories.loader import load_region
 from inventories.model import Region
@@ -34,6 +43,19 @@ def _ov(tmp_path: Path, srv: Server, weed: Weed | None = None, password: str | N
     return engine.Overrides(local_dir=tmp_path / "store", tree_dir=srv.storage, orthanc_url=srv.url,
                             orthanc_password=srv.password if password is None else password,
                             s3_endpoint=weed.endpoint if weed else None, s3_credentials=weed.ini if weed else None)
+
+
+def _served_files(srv: ScratchOrthanc) -> dict[str, bytes]:
+    """Every instance file an Orthanc serves (GET /instances/{id}/file), by SOPInstanceUID."""
+    auth = "Basic " + base64.b64encode(f"{USER}:{srv.password}".encode()).decode()
+
+    def get(path: str) -> bytes:
+        req = urllib.request.Request(srv.url + path, headers={"Authorization": auth})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return bytes(r.read())
+
+    files = [get(f"/instances/{i}/file") for i in json.loads(get("/instances"))]
+    return {str(dcmread(io.BytesIO(f)).SOPInstanceUID): f for f in files}
 
 
 def test_synthetic_studies_are_deterministic_dicom() -> None:
@@ -92,6 +114,9 @@ def test_pacs_policy_backs_up_verifies_and_restores(lab: Region, orthanc: Server
     got = json.loads(r.stdout)
     assert got["ok"] and "16 DICOM files parse with pydicom" in got["detail"], got
     assert "include all 16 Orthanc held at backup time" in got["detail"]
+    # Orthanc itself reads the restored files: a scratch one with an empty index ingests them all
+    assert "a scratch Orthanc ingested 16 DICOM files in " in got["detail"]
+    assert "lists 16 instances, all 16 held at backup time among them" in got["detail"]
     print("verify:", got["detail"])
 
     target = tmp_path / "restored"
@@ -101,6 +126,25 @@ def test_pacs_policy_backs_up_verifies_and_restores(lab: Region, orthanc: Server
     uids, other = pacs.dicom_uids(target)
     assert uids == client.sop_instance_uids() and len(uids) == 16 and other >= 1  # + Orthanc's index
     print(f"restore: {len(uids)} DICOM instances, SOPInstanceUIDs equal Orthanc's; {other} other file(s)")
+
+    # --reindex: the images with an index rebuilt by Orthanc (the copied one may be mid-transaction)
+    reindexed = tmp_path / "reindexed"
+    r = hcops("backup", "restore", inc.backup_id, "--region", "lab", "--target-dir", str(reindexed),
+              "--local-dir", str(tmp_path / "store"), "--reindex")
+    assert r.code == 0, r.stderr
+    said = " ".join(r.stdout.split())  # rich wraps long lines
+    assert f"re-indexed 16 instances into a fresh Orthanc index in {reindexed} (" in said, said
+    assert (reindexed / "index").is_file() and not list(tmp_path.glob(".reindexed-reindex-*"))  # work dir gone
+    print("restore --reindex:", said)
+    with scratch_orthanc(tmp_path / "check", reindexed) as fresh:  # Orthanc serves the directory as it is
+        assert fresh.client().sop_instance_uids() == uids
+        served = _served_files(fresh)
+    originals = {i.sop_uid: i.data for p in (StudyPlan(studies=2, series=2, instances=3, seed=1),
+                                             StudyPlan(studies=1, series=1, instances=4, seed=2)) for i in generate(p)}
+    assert served == originals  # every image served byte for byte as first stored
+    r = hcops("backup", "restore", inc.backup_id, "--region", "lab", "--target-dir", str(reindexed),
+              "--local-dir", str(tmp_path / "store"), "--reindex")
+    assert r.code == 1 and "is not empty" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_verify_catches_a_missing_instance(tmp_path: Path, orthanc: Server) -> None:
@@ -115,6 +159,57 @@ def test_verify_catches_a_missing_instance(tmp_path: Path, orthanc: Server) -> N
     (broken / "x").write_bytes(one.read_bytes()[:300])  # a truncated image
     with pytest.raises(HcopsError, match="does not parse as DICOM"):
         pacs.check_restored(broken, set())
+
+
+def test_ingest_check_names_a_refused_file_and_a_missing_instance(tmp_path: Path, orthanc: Server) -> None:
+    pacs.load_studies(orthanc.client(), StudyPlan(studies=1, series=1, instances=3))
+    uids = orthanc.client().sop_instance_uids()
+    detail = pacs.ingest_check(orthanc.storage, uids, tmp_path / "o1")
+    assert "a scratch Orthanc ingested 3 DICOM files" in detail and "all 3 held at backup time among them" in detail
+    with pytest.raises(HcopsError, match=r"1 of the 4 instances Orthanc held at backup time are not listed by a "
+                       r"scratch Orthanc that ingested the restored files \(e\.g\. 2\.25\.1\)") as info:
+        pacs.ingest_check(orthanc.storage, uids | {"2.25.1"}, tmp_path / "o2")
+    assert info.value.hint == "restore from another copy"
+
+    # a file pydicom reads but Orthanc refuses: an image without its StudyInstanceUID
+    tree = tmp_path / "tree"
+    shutil.copytree(orthanc.storage, tree)
+    one = next(p for p in sorted(tree.rglob("*")) if p.is_file() and pacs.is_dicom_file(p))
+    ds = dcmread(one)
+    del ds.StudyInstanceUID
+    ds.save_as(one)
+    assert "include all 3 Orthanc held" in pacs.check_restored(tree, uids)  # pydicom alone sees nothing wrong
+    rel = one.relative_to(tree)
+    with pytest.raises(HcopsError, match=f"Orthanc refuses restored file {rel}: HTTP 4") as info:
+        pacs.ingest_check(tree, uids, tmp_path / "o3")
+    assert info.value.hint == "restore from another copy"
+
+
+def test_reindex_is_for_whole_pacs_backups(lab: Region, hcops: Callable[..., CliResult], tmp_path: Path) -> None:
+    cat = Catalog.for_region("lab")
+    at = "2026-01-01T01:30:00+00:00"
+    m = Manifest(backup_id="appdb-nightly.full.00", region="lab", policy="appdb-nightly", kind="full",
+                 source="appdb", started_at=at, finished_at=at)
+    cat.record(m, "good")
+    cat.close()
+    target = tmp_path / "t"
+    r = hcops("backup", "restore", m.backup_id, "--region", "lab", "--target-dir", str(target), "--reindex")
+    assert r.code == 1 and "backup appdb-nightly.full.00 is not a PACS backup (full backup" in r.stderr, r.stderr
+    assert "restore it without --reindex" in r.stderr and "Traceback" not in r.stderr and not target.exists()
+    r = hcops("backup", "restore", m.backup_id, "--region", "lab", "--target-dir", str(target), "--reindex",
+              "--path", "00/x")
+    assert r.code == 64 and "--reindex rebuilds the index of the whole PACS tree" in r.stderr
+    assert "Traceback" not in r.stderr and not target.exists()
+
+
+def test_scratch_orthanc_without_the_binary_says_what_to_install(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Orthanc on it
+    with pytest.raises(HcopsError, match="Orthanc is not installed on this machine") as info, \
+            scratch_orthanc(tmp_path / "o"):
+        pass
+    assert info.value.hint == "install Debian's orthanc package (./run test does)"
+    assert not (tmp_path / "o").exists()
 
 
 def test_bad_input_gives_clear_errors(lab: Region, orthanc: Server, weed: Weed, tmp_path: Path,
@@ -191,6 +286,7 @@ def test_a_pacs_that_does_not_answer_is_still_backed_up(lab: Region, orthanc: Se
     finally:
         cat.close()
     assert v.ok and "3 DICOM files parse with pydicom; Orthanc did not answer at backup time" in v.detail
+    assert "a scratch Orthanc ingested 3 DICOM files" in v.detail and "lists 3 instances (no instance list" in v.detail
 
 
 def test_a_broken_chain_starts_a_new_full(lab: Region, orthanc: Server, weed: Weed, tmp_path: Path) -> None:
