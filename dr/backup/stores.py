@@ -8,7 +8,6 @@ multipart upload, completed only when every part is in.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import hashlib
@@ -247,23 +246,35 @@ def remote_part_sender(store: SshDirStore, key: str, rate_bytes_s: float | None 
                        ) -> Callable[[int, int, int, str, str | None], tuple[str, bool]]:
     """Parts of a backup-host object sent by the backup host itself (dd | curl to a presigned URL),
     so offsite traffic leaves from where the backup is and crosses the line like any client's.
-    The URL goes on a here-document (curl -K), never on a command line."""
+
+    One ssh round trip per part: the host checksums the part, skips it if the server already
+    holds it, else sends it with its Content-MD5. The URL (a signed capability) arrives on stdin
+    and reaches curl through a here-document (-K), so it is on no command line on either side."""
     p = shlex.quote(store._p(key))
     limit = f" --limit-rate {int(rate_bytes_s)}" if rate_bytes_s else ""
 
     def send(part: int, off: int, n: int, url: str, held: str | None) -> tuple[str, bool]:
         dd = f"dd if={p} bs=1M iflag=skip_bytes,count_bytes skip={off} count={n} status=none"
-        md5 = store._run(f"{dd} | md5sum").decode().split()[0]
-        if not url or held == md5:
-            return md5, False
+        if not url:  # only the checksum (is what the server holds this object?)
+            return store._run(f"{dd} | md5sum").decode().split()[0], False
         if '"' in url or "\n" in url:
             raise StoreError("presigned URL has unexpected characters", "report this as a bug")
-        b64 = base64.b64encode(bytes.fromhex(md5)).decode()
+        held_hex = held if held and all(c in "0123456789abcdef" for c in held) else "-"
         # Content-MD5: the server checks the part (and buckets with object lock require it)
-        script = (f"{dd} | curl -sS -f -X PUT -T - -D - -o /dev/null --connect-timeout 5 --max-time 600{limit} "
-                  f"-K /dev/fd/3 3<<'EOF'\nurl = \"{url}\"\nheader = \"Content-MD5: {b64}\"\nEOF\n")
-        out = store._run(script).decode(errors="replace")
-        etag = next((ln.split(":", 1)[1].strip().strip('"') for ln in out.splitlines()
+        script = (f"read -r url; md5=$({dd} | md5sum | cut -c1-32); [ ${{#md5}} -eq 32 ] || exit 1; "
+                  f'echo "md5 $md5"; [ "$md5" = {held_hex} ] && exit 0; '
+                  f'b64=$(printf %s "$md5" | tr a-f A-F | basenc --base16 -d | base64); '
+                  f"{dd} | curl -sS -f -X PUT -T - -D - -o /dev/null --connect-timeout 5 --max-time 600{limit} "
+                  f'-H "Content-MD5: $b64" -K /dev/fd/3 3<<EOF\nurl = "$url"\nEOF\n')
+        out = store._run(script, stdin=url.encode() + b"\n").decode(errors="replace")
+        lines = out.splitlines()
+        md5 = lines[0].removeprefix("md5 ") if lines and lines[0].startswith("md5 ") else ""
+        if len(md5) != 32:
+            raise StoreError(f"part {part} of {key}: the backup host gave no checksum ({out.strip()[:200]!r})",
+                             f"check the host: `hcops lab ssh {store.host}`")
+        if md5 == held:
+            return md5, False
+        etag = next((ln.split(":", 1)[1].strip().strip('"') for ln in lines[1:]
                      if ln.lower().startswith("etag:")), "")
         if etag != md5:
             raise StoreError(f"part {part} of {key}: the server's ETag {etag or '(none)'} is not the part's MD5 {md5}",

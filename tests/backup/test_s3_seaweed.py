@@ -82,6 +82,36 @@ def test_backup_host_sends_parts_itself_via_presigned_urls(weed: Weed, tmp_path:
     assert store.list("p") == []
 
 
+def test_backup_host_resumes_from_the_parts_the_server_holds_and_keeps_urls_off_argv(
+        weed: Weed, tmp_path: Path) -> None:
+    """An upload cut after its first part: the next run finds the upload, the host checksums each
+    part and sends only the two the server lacks (parts_reused counts the one it skipped), in one
+    round trip each; no signed URL is ever on a command line (the store's shell is wrapped to
+    record every script it is given)."""
+    from dr.backup.stores import SshDirStore, part_reader, remote_part_sender
+    scripts = tmp_path / "scripts.log"
+    wrapper = tmp_path / "sh-logged"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n---\\n" "$1" >> {scripts}\nexec sh -c "$1"\n')
+    wrapper.chmod(0o755)
+    store = SshDirStore([str(wrapper)], str(tmp_path / "bk"), "localhost")
+    data = os.urandom((2 * PART) + 77)
+    with store.writer("p/obj") as fh:
+        fh.write(data)
+    sha = hashlib.sha256(data).hexdigest()
+    s = _store(weed, parallel=2)
+    c = s.client
+    up = c.create_multipart_upload(Bucket="offsite", Key="t/resumed", Metadata={"sha256": sha})["UploadId"]
+    c.upload_part(Bucket="offsite", Key="t/resumed", UploadId=up, PartNumber=1, Body=data[:PART])
+    size, read = part_reader(store, "p/obj")
+    rep = s.upload("t/resumed", size, read, sha, remote=remote_part_sender(store, "p/obj"))
+    assert rep.resumed and rep.parts == 3 and rep.parts_reused == 1
+    assert s.sha256("t/resumed") == sha
+    logged = scripts.read_text()
+    sends = [sc for sc in logged.split("\n---\n") if "md5sum" in sc]
+    assert len(sends) == 3 and all("read -r url" in sc for sc in sends)  # one round trip per part
+    assert "X-Amz-Signature" not in logged and "Signature=" not in logged
+
+
 def test_private_tmp_never_hides_the_server_or_its_files(tmp_path: Path) -> None:
     from infra.lab.s3 import private_tmp_prefix
 
