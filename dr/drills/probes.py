@@ -23,14 +23,13 @@ def single_writable_primary(configuration: Config = None) -> bool:
                and s.replica.get("Slave_SQL_Running") == "Yes" for h, s in states.items() if h != primary)
 
 
-def canaries_writing(within_s: float = 15, configuration: Config = None) -> bool:
-    """Every canary had a write acknowledged within the last few seconds (waits up to `within_s`)."""
-    region = region_of(configuration)
+def _within(within_s: float, check: Any) -> bool:
+    """True once `check()` holds, trying each second for up to `within_s`: a system just back from
+    a rollback (a switch-back, a restarted node) gets a few seconds to reconnect, never longer."""
     deadline = time.monotonic() + float(within_s)
     while True:
         try:
-            statuses = [get_json(url + "/") for url in canary_urls(region).values()]
-            if statuses and all(s.get("healthy") for s in statuses):
+            if check():
                 return True
         except (OSError, ValueError):
             pass
@@ -39,13 +38,25 @@ def canaries_writing(within_s: float = 15, configuration: Config = None) -> bool
         time.sleep(1)
 
 
-def vip_serves(configuration: Config = None) -> bool:
+def canaries_writing(within_s: float = 15, configuration: Config = None) -> bool:
+    """Every canary had a write acknowledged within the last few seconds (waits up to `within_s`)."""
+    region = region_of(configuration)
+
+    def healthy() -> bool:
+        statuses = [get_json(url + "/") for url in canary_urls(region).values()]
+        return bool(statuses) and all(s.get("healthy") for s in statuses)
+    return _within(within_s, healthy)
+
+
+def vip_serves(within_s: float = 15, configuration: Config = None) -> bool:
+    """The VIP answers its health page (waits up to `within_s`: after a switch-back the app
+    reconnects to the primary it was given back)."""
     region = region_of(configuration)
     url = vip_url(region)
     if url is None:
         return True  # no VIP in this region: nothing to check
-    try:
+
+    def serves() -> bool:
         get_json(url)
         return True
-    except (OSError, ValueError):
-        return False
+    return _within(within_s, serves)
