@@ -63,7 +63,7 @@ def before_experiment_control(context: dict[str, Any], configuration: dict[str, 
         problems.append("the database is not one writable primary with healthy replicas")
     if not probes.canaries_writing(5, configuration):
         problems.append("a canary is not writing")
-    if not probes.vip_serves(configuration):
+    if not probes.vip_serves(5, configuration):
         problems.append("the VIP does not answer")
     if problems:
         ctx.targets["refused"] = "; ".join(problems)
