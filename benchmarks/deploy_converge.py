@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from infra.deploy import DeployResult, run_deploy  # noqa: E402
+from infra.deploy import DeployResult, deploy_env, run_deploy  # noqa: E402
 from inventories.loader import load_region  # noqa: E402
 from tests.fixtures.lab import make_scratch_region  # noqa: E402
 
@@ -44,6 +44,8 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the scratch region afterwards")
     ap.add_argument("--compare-fact-cache", action="store_true",
                     help="also time the rerun without the per-region fact cache (HCOPS_FACT_CACHE=0)")
+    ap.add_argument("--compare-linear", action="store_true",
+                    help="also time the rerun with Ansible's own linear strategy (HCOPS_MITOGEN=0)")
     args = ap.parse_args()
 
     scratch = None
@@ -61,13 +63,20 @@ def main() -> int:
             print(f"first converge:   {first.seconds:7.1f} s  changed={first.changed:4d} "
                   f"over {len(first.recap)} hosts")
         rerun = deploy(ref)
-        print(f"no-change rerun:  {rerun.seconds:7.1f} s  changed={rerun.changed:4d}  (fact cache warm)")
+        strategy = deploy_env().get("ANSIBLE_STRATEGY", "linear")
+        print(f"no-change rerun:  {rerun.seconds:7.1f} s  changed={rerun.changed:4d}  (fact cache warm, {strategy})")
         if args.compare_fact_cache:
             os.environ["HCOPS_FACT_CACHE"] = "0"
             cold = deploy(ref)
             del os.environ["HCOPS_FACT_CACHE"]
             print(f"rerun, no cache:  {cold.seconds:7.1f} s  changed={cold.changed:4d}  "
                   f"(cache saves {1 - rerun.seconds / cold.seconds:.0%})")
+        if args.compare_linear:
+            os.environ["HCOPS_MITOGEN"] = "0"
+            plain = deploy(ref)
+            del os.environ["HCOPS_MITOGEN"]
+            print(f"rerun, linear:    {plain.seconds:7.1f} s  changed={plain.changed:4d}  "
+                  f"(Mitogen's strategy {plain.seconds / rerun.seconds:.2f}x faster)")
         if first:
             ratio = rerun.seconds / first.seconds
             print(f"rerun / first:    {ratio:7.1%}  (goal < 25%: {'met' if ratio < 0.25 else 'NOT met'})")

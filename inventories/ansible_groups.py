@@ -110,6 +110,12 @@ def build(region: Region, outputs: RegionOutputs | None = None,
                                 "hcops_db_primaries": current}
     if outputs:
         all_vars.update(_connection_vars(outputs))
+        # sudo is how the automation account works on the region's hosts, not on this controller:
+        # a task delegated to localhost (Mitogen's strategy reads become from the delegated host's
+        # variables) must not inherit it from `all`
+        become = all_vars.pop("ansible_become")
+        for name in region.hosts:
+            inv.hostvars[name]["ansible_become"] = become
     inv.group_vars["all"] = all_vars
     return inv
 

@@ -49,8 +49,12 @@ def test_inventory_logs_in_as_automation_account_with_become_and_checked_host_ke
                             known_hosts=known,
                             hosts={"db1": HostOutput(site="local-dc", ssh_address="10.231.1.11",  # type: ignore[arg-type]
                                                      addresses={}, provider_id="x")})
-    allv = build(region, outputs).group_vars["all"]
-    assert allv["ansible_user"] == "hcops" and allv["ansible_become"] is True
+    inv = build(region, outputs)
+    allv = inv.group_vars["all"]
+    assert allv["ansible_user"] == "hcops"
+    # sudo on every region host, never inherited by the controller (tasks delegated to localhost)
+    assert all(inv.hostvars[h]["ansible_become"] is True for h in region.hosts)
+    assert "ansible_become" not in allv
     assert f"UserKnownHostsFile={known}" in allv["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=yes" in allv["ansible_ssh_common_args"]
     cfg = (REPO / "playbooks" / "ansible.cfg").read_text()
