@@ -12,6 +12,7 @@ the replica, so the primary does not carry it at all).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import socket
@@ -33,14 +34,16 @@ from dr.backup.pipeline import Context, run_backup  # noqa: E402
 from dr.backup.stores import DirStore  # noqa: E402
 from tests.backup.mariadb_server import Server  # noqa: E402
 
+_SEQ = itertools.count(1)
+
 
 def canary(srv: Server, stop: threading.Event, out: list[float]) -> None:
-    p = subprocess.Popen(["mariadb", "--no-defaults", f"--socket={srv.sock}", "-uroot", "-N", "-B", "canary"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    # --unbuffered: the client answers each statement at once (on a pipe it would hold its output)
+    p = subprocess.Popen(["mariadb", "--no-defaults", f"--socket={srv.sock}", "-uroot", "-N", "-B", "--unbuffered",
+                          "canary"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     assert p.stdin and p.stdout
-    i = 0
     while not stop.is_set():
-        i += 1
+        i = next(_SEQ)  # one sequence for every canary of the run (the table's key)
         t0 = time.monotonic()
         p.stdin.write(f"INSERT INTO seq VALUES ({i}, NOW(6)); SELECT {i};\n")
         p.stdin.flush()
@@ -64,13 +67,14 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    (base / "srv").mkdir()  # the server writes its key file there before it creates the data directory
     srv = Server(base / "srv", port)
     srv.start()
     try:
         t0 = time.monotonic()
         srv.sql("CREATE DATABASE emr; CREATE TABLE emr.docs (id BIGINT AUTO_INCREMENT PRIMARY KEY, body TEXT) "
                 "ENGINE=InnoDB; CREATE DATABASE canary; CREATE TABLE canary.seq (n INT PRIMARY KEY, at DATETIME(6))")
-        srv.sql("INSERT INTO emr.docs (body) SELECT REPEAT(MD5(RAND()), 30) FROM seq_1_to_10000")
+        srv.sql("INSERT INTO emr.docs (body) SELECT REPEAT(MD5(RAND()), 30) FROM emr.seq_1_to_10000")
         target = args.gb * (1 << 30)
         while True:
             size = int(srv.sql("SELECT data_length FROM information_schema.tables WHERE table_name='docs'"))
