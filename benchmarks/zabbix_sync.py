@@ -79,6 +79,8 @@ slos:
   platform: {service: front, target: 99.95, window: month}
   records-db: {service: appdb, target: 99.95, window: year}
 """)
+    # the model refuses a replica that no rule lets reach its primary (replication on 3306)
+    (root / "security.yml").write_text("rules:\n  app-to-db: {from: cloud.vpc, to: appdb}\n")
     return root
 
 

@@ -38,6 +38,7 @@ class Context:
     region: Region
     zabbix_hosts: dict[str, Any] | None = None
     zabbix_error: str | None = None
+    zabbix_waited_s: float = 0.0
 
 
 def _run(host: Any, cmd: str) -> tuple[int, str, str]:
@@ -198,11 +199,36 @@ def agent(ctx: Context, item: CheckItem, host: Any) -> Outcome:
     return Outcome(True, f"zabbix-agent2 running, enabled, listening on {addr}:{ZABBIX_AGENT_PORT}", ev)
 
 
-def fetch_zabbix(ctx: Context, hosts: list[str]) -> None:
+# A host just registered is "unknown" until it is first polled: a new proxy fetches its
+# configuration only every config_frequency_s (60 s on the lab), so acceptance right after
+# `monitor apply` waits for that first poll, never longer than this.
+PENDING_WAIT_S = 150.0
+
+
+def _pending(found: list[dict[str, Any]]) -> list[str]:
+    return [h["host"] for h in found if any(str(i.get("available")) == "0" for i in h.get("interfaces") or [])]
+
+
+def wait_polled(read: Callable[[], list[dict[str, Any]]], wait_s: float = PENDING_WAIT_S,
+                sleep: Callable[[float], None] = time.sleep,
+                clock: Callable[[], float] = time.monotonic) -> tuple[list[dict[str, Any]], float]:
+    """Read the hosts until none has an interface Zabbix has not polled yet, or `wait_s` passes;
+    returns what the last read gave and the seconds waited."""
+    start = clock()
+    while True:
+        found = read()
+        waited = clock() - start
+        if not _pending(found) or waited >= wait_s:
+            return found, waited
+        sleep(5)
+
+
+def fetch_zabbix(ctx: Context, hosts: list[str], wait_s: float = PENDING_WAIT_S) -> None:
     try:
         client = ZabbixClient.connect(resolve_connection(ctx.region))
-        found = client.call("host.get", {"output": ["host", "status"], "filter": {"host": hosts},
-                                         "selectInterfaces": ["ip", "port", "available", "error"]})
+        found, ctx.zabbix_waited_s = wait_polled(lambda: client.call("host.get", {
+            "output": ["host", "status"], "filter": {"host": hosts},
+            "selectInterfaces": ["ip", "port", "available", "error"]}), wait_s)
         ctx.zabbix_hosts = {h["host"]: h for h in found}
     except Exception as exc:
         ctx.zabbix_error = getattr(exc, "message", None) or str(exc)
@@ -225,7 +251,9 @@ def zabbix(ctx: Context, item: CheckItem, host: Any) -> Outcome:
         return Outcome(False, f"{item.host} is registered but disabled in Zabbix", ev)
     if state != "available":
         err = f": {iface.get('error')}" if iface.get("error") else ""
-        return Outcome(False, f"agent interface {iface.get('ip')}:{iface.get('port')} is {state} in Zabbix{err}", ev)
+        waited = f" (after waiting {ctx.zabbix_waited_s:.0f} s for a first poll)" if state == "unknown" else ""
+        return Outcome(False, f"agent interface {iface.get('ip')}:{iface.get('port')} is {state} in Zabbix{err}"
+                       + waited, ev)
     return Outcome(True, f"registered, agent interface {iface.get('ip')}:{iface.get('port')} available", ev)
 
 

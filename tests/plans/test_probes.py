@@ -126,3 +126,29 @@ def test_the_login_decides_sudo_from_the_ssh_config() -> None:
     assert _ssh_config_user(config, "db1") == "hcops-auto"  # a named automation account: checks run with sudo
     assert _ssh_config_user(config, "app1") == "root"
     assert _ssh_config_user(config, "zbx1") is None
+
+
+def test_acceptance_waits_for_a_first_poll_and_no_longer_than_its_bound() -> None:
+    """Right after `monitor apply` a proxy's hosts are "unknown" until it fetches its configuration:
+    the check reads again until each is polled, and stops at the bound when one never is."""
+    from infra.plans.probes import wait_polled
+
+    def host(available: str) -> dict[str, object]:
+        return {"host": "db1", "interfaces": [{"ip": "10.231.1.11", "port": "10050", "available": available}]}
+
+    now = [0.0]
+    answers = [[host("0")], [host("0")], [host("1")]]
+    found, waited = wait_polled(lambda: answers.pop(0), 150, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                                clock=lambda: now[0])
+    assert found == [host("1")] and waited == 10 and answers == []
+    reads = [0]
+
+    def never() -> list[dict[str, object]]:
+        reads[0] += 1
+        return [host("0")]
+    now[0] = 0.0
+    found, waited = wait_polled(never, 30, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert found == [host("0")] and waited == 30 and reads[0] == 7
+    # an unavailable agent is an answer, not a pending one: no wait
+    found, waited = wait_polled(lambda: [host("2")], 150, sleep=lambda s: pytest.fail("waited"), clock=lambda: 0.0)
+    assert found == [host("2")] and waited == 0
