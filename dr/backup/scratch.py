@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from inventories.errors import HcopsError
 
@@ -49,6 +50,18 @@ def encryption_options(datadir: Path) -> list[str]:
             f"--file-key-management-encryption-algorithm={algorithm}"]
 
 
+def stop_process(proc: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM, `grace` seconds to exit cleanly, then SIGKILL (scratch servers of every kind)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def scratch_server(datadir: Path, run_dir: Path, timeout: float = 120) -> Iterator[Scratch]:
     if shutil.which("mariadbd") is None:
@@ -76,9 +89,4 @@ def scratch_server(datadir: Path, run_dir: Path, timeout: float = 120) -> Iterat
             time.sleep(0.3)
         yield s
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 60)

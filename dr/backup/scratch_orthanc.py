@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dr.backup.orthanc import USER, Orthanc
+from dr.backup.scratch import stop_process
 from inventories.errors import HcopsError
 
 BINARY = "Orthanc"
@@ -72,17 +73,6 @@ def _tail(log: Path, n: int = 1500) -> str:
         return ""
 
 
-def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextlib.contextmanager
 def scratch_orthanc(base: Path, storage: Path | None = None, *, timeout: float = 90,
                     name: str = "hcops-scratch") -> Iterator[ScratchOrthanc]:
@@ -121,4 +111,4 @@ def scratch_orthanc(base: Path, storage: Path | None = None, *, timeout: float =
                 time.sleep(0.2)
         yield s
     finally:
-        _stop(proc, 30)
+        stop_process(proc, 30)

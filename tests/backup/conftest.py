@@ -58,14 +58,10 @@ class Weed:
 
     def stop(self, grace: float = 20) -> None:
         import subprocess
-        proc = self.proc
-        if isinstance(proc, subprocess.Popen):
-            proc.terminate()
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+
+        from dr.backup.scratch import stop_process
+        if isinstance(self.proc, subprocess.Popen):
+            stop_process(self.proc, grace)
         self.proc = None
 
     def client(self) -> object:
