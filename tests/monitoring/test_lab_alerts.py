@@ -44,29 +44,40 @@ def test_a_stopped_service_pages_the_receiver_and_its_recovery_follows(lab: Lab,
                  f"--listen 127.0.0.1:8025 --out {OUT}", check=False)
 
     def arrived() -> list[dict]:  # type: ignore[type-arg]
+        # the victim's Nginx triggers only: on 2 cores the lab's hosts also page "Load average is
+        # too high" now and then, and such a pair interleaved with Nginx's once failed this test
         text = lab.run(zbx, f"cat {OUT} 2>/dev/null || true").stdout
-        return [a for a in read_alerts(text) if a.get("host") == victim]
+        return [a for a in read_alerts(text) if a.get("host") == victim and "nginx" in str(a.get("trigger")).lower()]
+
+    def problem() -> dict | None:  # type: ignore[type-arg]
+        return next((a for a in arrived() if a.get("event_value") == "1"), None)
+
+    def recovery_of(p: dict) -> dict | None:  # type: ignore[type-arg]
+        return next((a for a in arrived() if a.get("event_value") == "0" and a["event_id"] == p["event_id"]), None)
 
     started = time.time()
     try:
         assert wait_for(lambda: lab.run(zbx, "ss -Hltn 'sport = :8025'").stdout.strip() != "", timeout=20)
         lab.run(victim, "systemctl stop nginx")
         # the Nginx template polls once a minute; the action pages at once (step 1)
-        assert wait_for(lambda: any(a.get("event_value") == "1" for a in arrived()), timeout=240, interval=10), \
-            f"no problem for {victim} reached the receiver"
+        assert wait_for(lambda: problem() is not None, timeout=240, interval=10), \
+            f"no Nginx problem for {victim} reached the receiver"
     finally:
         lab.run(victim, "systemctl start nginx")
     try:
-        assert wait_for(lambda: any(a.get("event_value") == "0" for a in arrived()), timeout=240, interval=10), \
-            f"the recovery of {victim} never reached the receiver"
-        got = arrived()
-        problem = next(a for a in got if a.get("event_value") == "1")
-        recovery = next(a for a in got if a.get("event_value") == "0")
+        paged = problem()
+        assert paged is not None
+        # the recovery message carries the problem's event id: the same event is cleared
+        assert wait_for(lambda: recovery_of(paged) is not None, timeout=240, interval=10), \
+            f"the recovery of {victim}'s event {paged['event_id']} never reached the receiver: {arrived()}"
+        recovery = recovery_of(paged)
+        assert recovery is not None
         duty = lab.region.spec.oncall.people["duty-engineer"]  # type: ignore[union-attr]
-        assert problem["to"] == duty.phone and problem["event_id"] == recovery["event_id"]
-        assert problem["severity"] in ("Average", "High", "Disaster"), problem
-        print(json.dumps({"victim": victim, "trigger": problem["trigger"],
-                          "problem_after_s": round(_at(problem) - started, 1),
+        assert paged["to"] == duty.phone, paged
+        assert paged["severity"] in ("Average", "High", "Disaster"), paged
+        assert _at(recovery) > _at(paged)
+        print(json.dumps({"victim": victim, "trigger": paged["trigger"],
+                          "problem_after_s": round(_at(paged) - started, 1),
                           "recovery_after_s": round(_at(recovery) - started, 1)}))
     finally:
         lab.run(zbx, f"systemctl stop {UNIT}", check=False)
