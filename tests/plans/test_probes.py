@@ -100,6 +100,42 @@ def test_tunnel_leak_and_missing_handshake(lab) -> None:  # type: ignore[no-unty
     assert not stale.passed and "no WireGuard handshake" in stale.reason
 
 
+def test_tunnel_retries_a_timed_out_port_and_says_so(lab, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("infra.plans.probes.TUNNEL_RETRY_WAIT_S", 0.0)
+    ctx = Context(lab)
+    it = item(lab, "TUN-frontline")
+    clear = [f"{a} blocked 111" for a in ("10.231.2.10:22", "10.231.2.10:443", "10.231.2.10:8080",
+                                          "10.231.2.11:443", "10.231.2.11:8080", "10.231.2.12:3306")]
+
+    class Tunnel(FakeHost):
+        """443 inside the tunnel times out for the first `lost` probes, then answers."""
+
+        def __init__(self, lost: int) -> None:
+            super().__init__({"wg show wg0 latest-handshakes": f"PEERKEY\t{int(time.time()) - 20}\n"})
+            self.lost = lost
+
+        def run(self, cmd: str) -> Answer:
+            if not cmd.startswith("python3 -c"):
+                return super().run(cmd)
+            self.asked.append(cmd)
+            first = "10.231.250.1:22" in cmd
+            answer = "blocked None" if self.lost > 0 else "blocked 111"
+            self.lost -= 1
+            lines = [f"10.231.250.1:443 {answer}"] + (["10.231.250.1:8080 open", "10.231.250.1:22 blocked None"]
+                                                      + clear if first else [])
+            return Answer(0, "\n".join(lines))
+
+    once = Tunnel(lost=1)
+    res = tunnel(ctx, it, once)
+    assert res.passed and "1 port(s) answered only on a retry" in res.reason, res.reason
+    assert res.evidence["through_tunnel_attempts"] == {"10.231.250.1:443": 2, "10.231.250.1:8080": 1}
+    # the retry asks only for the port that timed out, not the dropped ones
+    assert once.asked[-1].endswith(" 10.231.250.1:443")
+    gone = tunnel(ctx, it, Tunnel(lost=99))
+    assert not gone.passed
+    assert "not reachable through the tunnel at 10.231.250.1:443 (blocked None, 3 attempts)" in gone.reason
+
+
 def test_baseline_names_the_missing_control(lab) -> None:  # type: ignore[no-untyped-def]
     good = ("pwq_minlen=12\npass_max_days=90\nfaillock=1\nfaillock_deny=5\ntmout=600\npasswordauthentication=no\n"
             "kbdinteractiveauthentication=no\npermitrootlogin=without-password\nbanner=/etc/issue.net\n"
