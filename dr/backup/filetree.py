@@ -15,6 +15,7 @@ re-packed here with their sha256 taken on the way; the index stays on the contro
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -282,13 +283,19 @@ def select(files: dict[str, tuple[str, Meta]], paths: list[str] | None) -> dict[
     return out
 
 
-WRITERS = 4
+WRITERS = 8
 """Threads writing restored files: open/write/close/utime release the GIL, so small files (a PACS
 tree's) are written in parallel while the tar stream is decrypted and read in order."""
 SMALL = 4 << 20
 """Members up to this size are read whole and handed to a writer; bigger ones are streamed inline."""
+BATCH_BYTES, BATCH_FILES = 1 << 20, 256
+"""Small files go to the writers in batches of about this much: a hand-over per file (a future,
+a semaphore, a thread switch) cost more than writing a PACS instance of a few KB."""
 IN_FLIGHT = 64 << 20
 """Bytes read but not yet written, at most (memory stays bounded whatever the tree)."""
+
+Batch = list[tuple[str, str, bytes, Meta]]
+"""(member name, target path, content, meta) of small files handed to one writer."""
 
 
 def _member_target(root: str, name: str) -> str:
@@ -302,11 +309,36 @@ def _member_target(root: str, name: str) -> str:
     return os.path.join(root, *parts)
 
 
-def _write(target: str, data: bytes, meta: Meta) -> bool:
-    with open(target, "xb") as fh:  # never over a file: the target started empty
-        fh.write(data)
+def _ensure_dir(path: str, made: set[str]) -> None:
+    # Called from the writers too: a directory is made once (a racing twin finds it made).
+    # mkdir of a new directory is most of a small file's restore on ext4, so it runs in parallel.
+    if path not in made:
+        os.makedirs(path, exist_ok=True)
+        made.add(path)
+
+
+def _write_batch(batch: Batch, made: set[str]) -> list[str]:
+    """Write a batch of small files; the names of those whose content does not match."""
+    bad = []
+    for name, target, data, meta in batch:
+        _ensure_dir(os.path.dirname(target), made)
+        with open(target, "xb") as fh:  # never over a file: the target started empty
+            fh.write(data)
+        os.utime(target, ns=(meta[1], meta[1]))
+        if hashlib.sha256(data).hexdigest() != meta[2]:
+            bad.append(name)
+    return bad
+
+
+def _write_large(target: str, src: IO[bytes], meta: Meta, made: set[str]) -> bool:
+    _ensure_dir(os.path.dirname(target), made)
+    h = hashlib.sha256()
+    with open(target, "xb") as fh:
+        while chunk := src.read(1 << 20):
+            h.update(chunk)
+            fh.write(chunk)
     os.utime(target, ns=(meta[1], meta[1]))
-    return hashlib.sha256(data).hexdigest() == meta[2]
+    return h.hexdigest() == meta[2]
 
 
 def extract(tar_stream: IO[bytes], wanted: dict[str, Meta], dest: Path) -> tuple[list[str], set[str]]:
@@ -316,42 +348,62 @@ def extract(tar_stream: IO[bytes], wanted: dict[str, Meta], dest: Path) -> tuple
     bad: list[str] = []
     written: set[str] = set()
     root = str(dest.resolve())
+    try:
+        _extract_into(tar_stream, wanted, root, bad, written)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise HcopsError(f"restore target {dest}: the disk is full (the restore of {len(wanted):,} files "
+                         "stopped)", "free space or restore into an empty directory on another disk; the "
+                         f"files written so far stay in {dest} (remove them before retrying)") from None
+    return sorted(bad), written
+
+
+def _extract_into(tar_stream: IO[bytes], wanted: dict[str, Meta], root: str, bad: list[str],
+                  written: set[str]) -> None:
     made: set[str] = set()
-    budget = threading.BoundedSemaphore(IN_FLIGHT // SMALL)
-    pending: list[tuple[str, Future[bool]]] = []
-
-    def done(name: str, fut: Future[bool]) -> None:
-        if not fut.result():
-            bad.append(name)
-
+    # a batch holds at most BATCH_BYTES plus one small file
+    budget = threading.BoundedSemaphore(max(2, IN_FLIGHT // (BATCH_BYTES + SMALL)))
+    pending: list[Future[list[str]]] = []
+    batch: Batch = []
+    size = 0
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="hcops-restore") as pool, \
             tarfile.open(fileobj=tar_stream, mode="r|") as tar:
+
+        failed: list[BaseException] = []
+
+        def finished(fut: Future[list[str]]) -> None:
+            budget.release()
+            if (exc := fut.exception()) is not None:
+                failed.append(exc)
+
+        def hand_over() -> None:
+            nonlocal batch, size
+            if failed:  # a writer failed (disk full): stop reading the backup now, not at its end
+                raise failed[0]
+            budget.acquire()
+            fut = pool.submit(_write_batch, batch, made)
+            fut.add_done_callback(finished)
+            pending.append(fut)
+            batch, size = [], 0
+
         for member in tar:
             meta = wanted.get(member.name)
             if meta is None or not member.isfile():
                 continue
             target = _member_target(root, member.name)
-            parent = os.path.dirname(target)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
             src = tar.extractfile(member)
             assert src is not None
             written.add(member.name)
-            if member.size <= SMALL:
-                budget.acquire()
-                fut = pool.submit(_write, target, src.read(), meta)
-                fut.add_done_callback(lambda _f: budget.release())
-                pending.append((member.name, fut))
+            if member.size > SMALL:
+                if not _write_large(target, src, meta, made):
+                    bad.append(member.name)
                 continue
-            h = hashlib.sha256()
-            with open(target, "xb") as fh:
-                while chunk := src.read(1 << 20):
-                    h.update(chunk)
-                    fh.write(chunk)
-            os.utime(target, ns=(meta[1], meta[1]))
-            if h.hexdigest() != meta[2]:
-                bad.append(member.name)
-        for name, fut in pending:  # a writer's error (disk full) surfaces here, with the pool shut down
-            done(name, fut)
-    return sorted(bad), written
+            batch.append((member.name, target, src.read(), meta))
+            size += member.size
+            if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+                hand_over()
+        if batch:
+            hand_over()
+        for fut in pending:  # a writer's error (disk full) surfaces here, with the pool shut down
+            bad += fut.result()

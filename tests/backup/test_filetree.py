@@ -171,3 +171,50 @@ def test_a_member_whose_name_leaves_the_restore_directory_is_refused(tmp_path: P
     with pytest.raises(HcopsError, match="escapes the restore directory"):
         filetree.extract(buf, {name: (3, 0, "0" * 64)}, dest)
     assert not (tmp_path / "outside").exists() and not list(dest.rglob("*"))
+
+
+def _tar_of(files: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def test_extract_checks_every_file_across_batches_and_inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small files go to the writers in batches, big ones are written inline: a wrong hash is named
+    wherever it falls, and every file gets its content and mtime."""
+    import hashlib
+    monkeypatch.setattr(filetree, "SMALL", 4096)
+    files = {f"{i % 7:02x}/{i:04d}.dcm": os.urandom(100 + i % 300) for i in range(filetree.BATCH_FILES * 2 + 9)}
+    files["big/0001.dcm"] = os.urandom(50_000)
+    meta = {n: (len(d), 10**9 * (i + 1), hashlib.sha256(d).hexdigest()) for i, (n, d) in enumerate(files.items())}
+    late_small, big = list(files)[-2], "big/0001.dcm"  # the last small file (last batch); the inline one
+    meta[late_small] = (*meta[late_small][:2], "0" * 64)
+    meta[big] = (*meta[big][:2], "f" * 64)
+    dest = tmp_path / "r"
+    dest.mkdir()
+    bad, written = filetree.extract(_tar_of(files), meta, dest)
+    assert bad == sorted([late_small, big]) and written == set(files)
+    for name, data in files.items():
+        assert (dest / name).read_bytes() == data
+        assert (dest / name).stat().st_mtime_ns == meta[name][1]
+
+
+def test_a_restore_onto_a_full_disk_stops_with_a_clear_error(tmp_path: Path) -> None:
+    import hashlib
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=False).returncode != 0:
+        pytest.fail("cannot mount a small tmpfs (needs root, as the lab does)")
+    try:
+        files = {f"{i:02x}/{i:04d}.dcm": os.urandom(20_000) for i in range(200)}  # 4 MB onto 256 KB
+        meta = {n: (len(d), 0, hashlib.sha256(d).hexdigest()) for n, d in files.items()}
+        with pytest.raises(HcopsError, match="the disk is full") as err:
+            filetree.extract(_tar_of(files), meta, mnt)
+        assert "remove them before retrying" in (err.value.hint or "")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
