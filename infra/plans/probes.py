@@ -315,6 +315,11 @@ def _tcp_answers(host: Any, addresses: list[str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
+def _got_through(answer: str | None) -> bool:
+    # a listener answered, or the far host refused (errno 111): either way the packet arrived
+    return answer in ("open", "blocked 111")
+
+
 def tunnel(ctx: Context, item: CheckItem, host: Any) -> Outcome:
     svc = ctx.region.services[item.subject]
     assert isinstance(svc, Collector)
@@ -354,7 +359,7 @@ def tunnel(ctx: Context, item: CheckItem, host: Any) -> Outcome:
     # the attempts are evidence, so a tunnel that needs them shows it. Dropped ports are not retried.
     attempts = dict.fromkeys(inside, 1)
     for _ in range(TUNNEL_RETRIES):
-        late = [a for a in inside if answers.get(a) not in ("open", "blocked 111")]
+        late = [a for a in inside if not _got_through(answers.get(a))]
         if not late:
             break
         time.sleep(TUNNEL_RETRY_WAIT_S)
@@ -365,11 +370,11 @@ def tunnel(ctx: Context, item: CheckItem, host: Any) -> Outcome:
     ev["undeclared_in_tunnel"] = {a: answers.get(a, "no answer") for a in shut}
     ev["in_clear"] = {a: answers.get(a, "no answer") for a in direct}
     for a in inside:
-        if answers.get(a) not in ("open", "blocked 111"):
+        if not _got_through(answers.get(a)):
             problems.append(f"peer {svc.peer} not reachable through the tunnel at {a} "
                             f"({answers.get(a, 'no answer')}, {attempts[a]} attempts)")
     for a in shut:
-        if answers.get(a) in ("open", "blocked 111"):
+        if _got_through(answers.get(a)):
             problems.append(f"undeclared port {a} reachable inside the tunnel (only tunnel_ports "
                             f"{', '.join(map(str, svc.tunnel_ports))} should be)")
     leaks = [a for a in direct if answers.get(a) == "open"]
